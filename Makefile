@@ -1,0 +1,44 @@
+# The two commands a new machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: demo test bench data clean
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	touch $@
+
+$(VENV)/.extras: $(VENV)/.created pyproject.toml
+	$(PIP) install -q -e '.[extras]'
+	touch $@
+
+$(VENV)/.test: $(VENV)/.created pyproject.toml
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+# Fashion-MNIST from Debian's package when we are root and apt exists; otherwise say how.
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST found in /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	    || echo "could not install dataset-fashion-mnist with apt"; \
+	else \
+	  echo "Fashion-MNIST is not installed: install the Debian package dataset-fashion-mnist,"; \
+	  echo "or pass --data-dir DIR holding the four IDX .gz files."; \
+	fi
+
+demo: $(VENV)/.extras data
+	$(PY) -m dlbasic.demo
+
+test: $(VENV)/.test data
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.test data
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,58 @@
+"""dlbasic: a from-scratch deep-learning framework on NumPy with PyTorch's API.
+
+``import dlbasic as torch`` runs ordinary PyTorch training code within our scope.
+"""
+from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
+                     get_default_dtype, set_default_dtype, promote_types, result_type)
+from ._dtype import bool_ as bool                                  # noqa: A001
+from ._tensor import Tensor, Size, device
+from . import _tensor_methods                                     # noqa: F401  (binds methods)
+from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
+                       inference_mode)
+from . import autograd
+from ._random import (Generator, manual_seed, seed, initial_seed, get_rng_state,
+                      set_rng_state, default_generator)
+from ._creation import *                                          # noqa: F401,F403
+from .ops import *                                                # noqa: F401,F403
+from ._format import set_printoptions
+
+half = float16
+float = float32                                                    # noqa: A001
+double = float64
+short = int16
+int = int32                                                        # noqa: A001
+long = int64
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def numel(input):
+    return input.numel()
+
+
+def get_num_threads():
+    import os
+    return os.cpu_count() or 1
+
+
+def set_num_threads(n):
+    """Accepted for compatibility; NumPy's BLAS picks its own thread count."""
+
+
+def __getattr__(name):
+    # subpackages load on first use, so ``import dlbasic`` stays light
+    import importlib
+    if name in ("nn", "optim", "utils", "vision", "models", "profiler", "cuda", "backends"):
+        return importlib.import_module(f".{name}", __name__)
+    if name in ("save", "load"):
+        from . import serialization
+        return getattr(serialization, name)
+    raise AttributeError(f"module 'dlbasic' has no attribute '{name}'")

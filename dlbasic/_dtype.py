@@ -1,0 +1,144 @@
+"""dtypes and PyTorch's type-promotion rules.
+
+PyTorch promotes by *category* first (bool < integer < floating) and only then by size, and
+it lets dimensioned tensors win over zero-dim tensors, which win over Python scalars, inside a
+category.  So ``int64 tensor + float32 tensor -> float32`` (NumPy would say float64) and
+``float32 tensor * 2.5 -> float32``.
+"""
+import builtins
+
+import numpy as np
+
+__all__ = ["dtype", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
+           "uint8", "bool_", "get_default_dtype", "set_default_dtype", "promote_types",
+           "result_type"]
+
+
+class dtype:
+    """A tensor element type: a thin, hashable wrapper around a NumPy dtype."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_category")
+
+    def __init__(self, name, np_dtype, category):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self._category = category              # 0 bool, 1 integer, 2 floating
+        self.is_floating_point = category == 2
+        self.is_signed = category == 2 or self.np.kind == "i"
+        self.itemsize = self.np.itemsize
+
+    def __repr__(self):
+        return "dlbasic." + self.name
+
+    def __reduce__(self):
+        return (_lookup, (self.name,))
+
+    @property
+    def is_complex(self):
+        return False
+
+
+float16 = dtype("float16", np.float16, 2)
+float32 = dtype("float32", np.float32, 2)
+float64 = dtype("float64", np.float64, 2)
+int8 = dtype("int8", np.int8, 1)
+int16 = dtype("int16", np.int16, 1)
+int32 = dtype("int32", np.int32, 1)
+int64 = dtype("int64", np.int64, 1)
+uint8 = dtype("uint8", np.uint8, 1)
+bool_ = dtype("bool", np.bool_, 0)
+
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_BY_NAME = {d.name: d for d in _ALL}
+_BY_NP = {d.np: d for d in _ALL}
+
+_default = [float32]
+
+
+def _lookup(name):
+    return _BY_NAME[name]
+
+
+def get_default_dtype():
+    return _default[0]
+
+
+def set_default_dtype(d):
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default[0] = d
+
+
+def from_numpy_dtype(np_dtype):
+    """The dlbasic dtype of a NumPy dtype; TypeError for one we do not support."""
+    try:
+        return _BY_NP[np_dtype]
+    except KeyError:
+        np_dtype = np.dtype(np_dtype)
+        if np_dtype in _BY_NP:
+            return _BY_NP[np_dtype]
+        raise TypeError(
+            f"can't convert np.ndarray of type numpy.{np_dtype}. The only supported types are: "
+            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.") from None
+
+
+def to_dtype(d):
+    """Accept a dlbasic dtype, a NumPy dtype, a Python type or a name such as 'float32'."""
+    if isinstance(d, dtype):
+        return d
+    if d is float:
+        return float64
+    if d is int:
+        return int64
+    if d is builtins.bool:
+        return bool_
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    try:
+        return from_numpy_dtype(np.dtype(d))
+    except TypeError:
+        raise TypeError(f"expected a dtype such as dlbasic.float32, got {d!r}") from None
+
+
+def promote_types(a, b):
+    """torch.promote_types: the higher category wins; within a category the wider type."""
+    if a is b:
+        return a
+    if a._category != b._category:
+        return a if a._category > b._category else b
+    return _BY_NP[np.promote_types(a.np, b.np)]
+
+
+def _scalar_category(x):
+    if isinstance(x, (bool, np.bool_)):
+        return 0
+    if isinstance(x, (int, np.integer)):
+        return 1
+    if isinstance(x, (float, np.floating)):
+        return 2
+    raise TypeError(f"expected a Tensor or a Python number, got {type(x).__name__}")
+
+
+_SCALAR_DEFAULT = {0: bool_, 1: int64}
+
+
+def result_type(*operands):
+    """The dtype of an elementwise op over tensors and Python scalars, as torch computes it."""
+    dim_t = zero_t = None
+    scalar_cat = -1
+    for x in operands:
+        d = getattr(x, "dtype", None)
+        if isinstance(d, dtype):
+            if x.ndim:
+                dim_t = d if dim_t is None else promote_types(dim_t, d)
+            else:
+                zero_t = d if zero_t is None else promote_types(zero_t, d)
+        else:
+            scalar_cat = max(scalar_cat, _scalar_category(x))
+    result = dim_t
+    if zero_t is not None and (result is None or zero_t._category > result._category):
+        result = zero_t
+    if scalar_cat >= 0 and (result is None or scalar_cat > result._category):
+        result = _default[0] if scalar_cat == 2 else _SCALAR_DEFAULT[scalar_cat]
+    return result

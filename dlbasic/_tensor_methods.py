@@ -1,0 +1,238 @@
+"""Tensor methods and operators: each one forwards to the function of the same name in ops/.
+
+``x.exp()`` is ``dlbasic.exp(x)``; ``a + b`` is ``dlbasic.add(a, b)``; ``x.add_(y)`` runs
+``add`` and writes the result into ``x`` (see ``Tensor._inplace``).
+"""
+import numpy as np
+
+from . import _dtype
+from ._tensor import Tensor
+from . import ops
+from .ops import elementwise as E, movement as M, comparison as C
+
+# methods whose signature is exactly the function's, with the tensor first
+_SAME = [
+    "add", "sub", "mul", "div", "true_divide", "floor_divide", "remainder", "fmod", "pow",
+    "neg", "negative", "abs", "absolute", "exp", "log", "log1p", "expm1", "log2", "log10",
+    "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "sigmoid", "atan", "asin", "acos", "sinh",
+    "cosh", "erf", "sign", "floor", "ceil", "round", "trunc", "frac", "square", "reciprocal",
+    "maximum", "minimum", "clamp", "clip", "lerp", "addcmul", "addcdiv", "multiply", "subtract",
+    "divide", "relu",
+    "sum", "mean", "prod", "var", "std", "max", "min", "amax", "amin", "aminmax", "logsumexp",
+    "norm", "argmax", "argmin", "all", "any", "cumsum", "count_nonzero", "nansum", "median",
+    "mode",
+    "reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose",
+    "swapaxes", "t", "expand", "expand_as", "repeat", "split", "chunk", "flip", "narrow",
+    "unbind", "select", "gather", "scatter", "scatter_add", "index_select", "index_add",
+    "masked_fill", "masked_select", "movedim", "moveaxis", "tile", "contiguous", "clone",
+    "roll", "tril", "triu", "view_as", "reshape_as", "ravel", "diagonal", "take_along_dim",
+    "repeat_interleave",
+    "matmul", "mm", "bmm", "mv", "dot", "outer", "inner",
+    "eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal", "less_equal",
+    "not_equal", "equal", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isfinite", "isinf",
+    "isclose", "allclose", "topk", "sort", "argsort", "unique", "nonzero", "argwhere",
+    "msort", "bincount",
+]
+for _name in _SAME:
+    setattr(Tensor, _name, getattr(ops, _name))
+
+
+def _where(self, condition, other):
+    return E.where(condition, self, other)
+
+
+Tensor.where = _where
+
+
+# -- operators -------------------------------------------------------------------------
+
+def _r(fn):
+    def reflected(self, other):
+        return fn(other, self)
+    return reflected
+
+
+def _cmp(fn):
+    def op(self, other):
+        if other is None:
+            return NotImplemented
+        return fn(self, other)
+    return op
+
+
+Tensor.__add__ = E.add
+Tensor.__radd__ = _r(E.add)
+Tensor.__sub__ = E.sub
+Tensor.__rsub__ = _r(E.sub)
+Tensor.__mul__ = E.mul
+Tensor.__rmul__ = _r(E.mul)
+Tensor.__truediv__ = E.div
+Tensor.__rtruediv__ = _r(E.div)
+Tensor.__floordiv__ = E.floor_divide
+Tensor.__rfloordiv__ = _r(E.floor_divide)
+Tensor.__mod__ = E.remainder
+Tensor.__rmod__ = _r(E.remainder)
+Tensor.__pow__ = E.pow
+Tensor.__rpow__ = _r(E.pow)
+Tensor.__matmul__ = ops.matmul
+Tensor.__rmatmul__ = _r(ops.matmul)
+Tensor.__neg__ = E.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = E.abs
+Tensor.__eq__ = _cmp(C.eq)
+Tensor.__ne__ = _cmp(C.ne)
+Tensor.__lt__ = _cmp(C.lt)
+Tensor.__le__ = _cmp(C.le)
+Tensor.__gt__ = _cmp(C.gt)
+Tensor.__ge__ = _cmp(C.ge)
+Tensor.__hash__ = lambda self: id(self)
+
+
+def _bool_or_bitwise(logical, bitwise):
+    def op(self, other):
+        other_t = other if isinstance(other, Tensor) else None
+        if self.dtype is _dtype.bool_ and (other_t is None and isinstance(other, bool) or
+                                            other_t is not None and other_t.dtype is _dtype.bool_):
+            return logical(self, other)
+        return bitwise(self, other)
+    return op
+
+
+Tensor.__and__ = _bool_or_bitwise(C.logical_and, C.bitwise_and)
+Tensor.__or__ = _bool_or_bitwise(C.logical_or, C.bitwise_or)
+Tensor.__xor__ = _bool_or_bitwise(C.logical_xor, C.bitwise_xor)
+Tensor.__rand__ = _r(Tensor.__and__)
+Tensor.__ror__ = _r(Tensor.__or__)
+Tensor.__rxor__ = _r(Tensor.__xor__)
+
+
+def _invert(self):
+    if self.dtype is _dtype.bool_:
+        return C.logical_not(self)
+    return C.bitwise_not(self)
+
+
+Tensor.__invert__ = _invert
+Tensor.__getitem__ = M.getitem
+Tensor.__setitem__ = M.setitem
+
+
+# -- in-place variants: compute out of place, write into self --------------------------
+
+def _inplace_method(fn, name):
+    def method(self, *args, **kwargs):
+        return self._inplace(fn, *args, **kwargs)
+    method.__name__ = name
+    method.__doc__ = f"In-place version of :func:`{fn.__name__}`."
+    return method
+
+
+for _name in ["add", "sub", "mul", "div", "pow", "clamp", "clip", "neg", "abs", "exp", "log",
+              "sqrt", "rsqrt", "sigmoid", "tanh", "relu", "sin", "cos", "floor", "ceil",
+              "round", "trunc", "sign", "reciprocal", "square", "fmod", "remainder", "lerp",
+              "addcmul", "addcdiv", "log1p", "expm1", "masked_fill", "maximum", "minimum",
+              "scatter", "scatter_add", "index_add", "tril", "triu", "logical_not",
+              "floor_divide"]:
+    setattr(Tensor, _name + "_", _inplace_method(getattr(ops, _name), _name + "_"))
+
+Tensor.__iadd__ = Tensor.add_
+Tensor.__isub__ = Tensor.sub_
+Tensor.__imul__ = Tensor.mul_
+Tensor.__itruediv__ = Tensor.div_
+Tensor.__ipow__ = Tensor.pow_
+
+
+def _fill_value(self, value):
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions.")
+        return value.expand(self.shape)
+    return Tensor._make(np.full(self._data.shape, value, dtype=self._data.dtype))
+
+
+def fill_(self, value):
+    """Fill with ``value`` in place."""
+    return self._inplace(lambda x, v: _fill_value(x, v) if not (
+        isinstance(v, Tensor) and v.requires_grad) else E.add(E.mul(x, 0), v), value)
+
+
+def zero_(self):
+    """Fill with zeros in place."""
+    return fill_(self, 0)
+
+
+def copy_(self, src, non_blocking=False):
+    """Copy ``src`` (broadcast, converted to this dtype) into this tensor."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
+    try:
+        np.broadcast_shapes(src.shape, self.shape)
+    except ValueError:
+        raise RuntimeError(f"The size of tensor a ({self.shape[-1] if self.ndim else 1}) must "
+                           f"match the size of tensor b ({src.shape[-1] if src.ndim else 1}) at "
+                           f"non-singleton dimension {max(self.ndim - 1, 0)}") from None
+
+    def _copy(x, s):
+        s = s if s.dtype is x.dtype else s.to(x.dtype)
+        return E.add(E.mul(x, 0), s) if s.requires_grad else s.expand(x.shape)
+    return self._inplace(_copy, src)
+
+
+def _random_fill(sample):
+    def method(self, *args, generator=None, **kwargs):
+        from ._random import _rng
+        arr = sample(_rng(generator), self._data.shape, *args, **kwargs)
+        self._inplace(lambda x: Tensor._make(np.asarray(arr, dtype=x._data.dtype)))
+        return self
+    return method
+
+
+Tensor.fill_ = fill_
+Tensor.zero_ = zero_
+Tensor.copy_ = copy_
+Tensor.uniform_ = _random_fill(lambda r, s, a=0.0, b=1.0: r.uniform(a, b, s))
+Tensor.normal_ = _random_fill(lambda r, s, mean=0.0, std=1.0: r.normal(mean, std, s))
+Tensor.exponential_ = _random_fill(lambda r, s, lambd=1.0: r.exponential(1.0 / lambd, s))
+Tensor.bernoulli_ = _random_fill(lambda r, s, p=0.5: (r.random(s) < (
+    p._data if isinstance(p, Tensor) else p)))
+Tensor.random_ = _random_fill(lambda r, s, a=0, b=None: r.integers(
+    0 if b is None else a, a if b is None else b, s))
+
+
+def _set_(self, source):
+    self._data = source._data
+    self._vbox[0] += 1
+    return self
+
+
+Tensor.set_ = _set_
+
+
+def _softmax(self, dim, dtype=None):
+    from .nn import functional as F
+    return F.softmax(self, dim, dtype=dtype)
+
+
+def _log_softmax(self, dim, dtype=None):
+    from .nn import functional as F
+    return F.log_softmax(self, dim, dtype=dtype)
+
+
+Tensor.softmax = _softmax
+Tensor.log_softmax = _log_softmax
+
+
+def _squeeze_(self, dim=None):
+    self._data = M.squeeze(self.detach(), dim)._data
+    return self
+
+
+def _unsqueeze_(self, dim):
+    self._data = M.unsqueeze(self.detach(), dim)._data
+    return self
+
+
+Tensor.squeeze_ = _squeeze_
+Tensor.unsqueeze_ = _unsqueeze_

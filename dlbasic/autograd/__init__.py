@@ -1,0 +1,9 @@
+"""Reverse-mode automatic differentiation (see engine.py for the walk, function.py for nodes)."""
+from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode
+from .function import Function, FunctionCtx, once_differentiable
+from .engine import backward, grad
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "Function", "FunctionCtx", "once_differentiable", "backward", "grad", "gradcheck",
+           "gradgradcheck", "GradcheckError"]

@@ -1,0 +1,236 @@
+"""The backward engine: reverse topological order, without recursion.
+
+1. Count, for every node reachable from the roots, how many edges point at it.
+2. Start from the roots; a node runs once all the gradients flowing into it have been summed
+   (``+=`` is why fan-out, such as the residual ``F(x) + x``, works).
+3. Each node turns the upstream gradient of its output into one gradient per input (local
+   gradient x upstream gradient).  A gradient whose shape is the *broadcast* shape is summed
+   back to the input's shape here, in one place, so no op has to do it itself.
+"""
+import numpy as np
+
+from .function import Node, _FREED_MSG
+from .grad_mode import no_grad
+
+__all__ = ["backward", "grad", "sum_to_shape"]
+
+
+def sum_to_shape(g, shape):
+    """Reduce a broadcast gradient back to ``shape`` (sum over the broadcast axes)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def _wrap(g):
+    from .._tensor import Tensor
+    return Tensor._make(g)
+
+
+def _run_hooks(hooks, g):
+    for fn in hooks:
+        r = fn(_wrap(g))
+        if r is not None:
+            g = r._data
+    return g
+
+
+def _accumulate_leaf(t, g, captured):
+    if t._hooks:
+        g = _run_hooks(t._hooks, g)
+    if captured is not None:
+        key = id(t)
+        if key in captured:
+            captured[key] = g if captured[key] is None else captured[key] + g
+        return
+    if t.grad is None:
+        # a copy: the same gradient array may also flow to another leaf
+        t.grad = _wrap(np.array(g, dtype=t._data.dtype, copy=True))
+    else:
+        t.grad._data = t.grad._data + g
+
+
+def _execute(roots, retain_graph, captured=None, captured_nodes=None):
+    """Run backward from ``roots``: a list of (target, output_nr, gradient array)."""
+    deps = {}
+    stack = []
+    for target, _, _ in roots:
+        if isinstance(target, Node) and target not in deps:
+            deps[target] = 0
+            stack.append(target)
+    while stack:
+        node = stack.pop()
+        for e in node._edges:
+            if e is not None:
+                child = e[0]
+                if isinstance(child, Node):
+                    if child in deps:
+                        deps[child] += 1
+                    else:
+                        deps[child] = 1
+                        stack.append(child)
+
+    buffers = {}
+    for target, nr, g in roots:
+        if isinstance(target, Node):
+            buf = buffers.get(target)
+            if buf is None:
+                buf = buffers[target] = [None] * target._n_out
+            buf[nr] = g if buf[nr] is None else buf[nr] + g
+        else:
+            _accumulate_leaf(target, g, captured)
+    ready = [n for n, c in deps.items() if c == 0]
+
+    with no_grad():
+        while ready:
+            node = ready.pop()
+            grads = buffers.pop(node, None) or [None] * node._n_out
+            if node._hooks or node._retain:
+                grads = _pre_node(node, grads)
+            if captured_nodes is not None:
+                for nr in range(node._n_out):
+                    key = (id(node), nr)
+                    if key in captured_nodes and grads[nr] is not None:
+                        captured_nodes[key] = grads[nr]
+            in_grads = node._run_backward(grads)
+            if not retain_graph:
+                node._release()
+            for e, g, meta in zip(node._edges, in_grads, node._in_meta):
+                if e is None:
+                    continue
+                child, nr = e
+                if g is not None:
+                    shape, dtype = meta
+                    if g.shape != shape:
+                        g = sum_to_shape(g, shape)
+                    if g.dtype != dtype:
+                        g = g.astype(dtype)
+                if isinstance(child, Node):
+                    if g is not None:
+                        buf = buffers.get(child)
+                        if buf is None:
+                            buf = buffers[child] = [None] * child._n_out
+                        buf[nr] = g if buf[nr] is None else buf[nr] + g
+                    deps[child] -= 1
+                    if deps[child] == 0:
+                        ready.append(child)
+                elif g is not None:
+                    _accumulate_leaf(child, g, captured)
+
+
+def _pre_node(node, grads):
+    grads = list(grads)
+    if node._hooks:
+        for nr, hooks in node._hooks.items():
+            if grads[nr] is not None:
+                grads[nr] = _run_hooks(hooks, grads[nr])
+    if node._retain:
+        for nr, ref in node._retain.items():
+            t = ref()
+            if t is not None and grads[nr] is not None:
+                if t.grad is None:
+                    t.grad = _wrap(grads[nr].copy())
+                else:
+                    t.grad._data = t.grad._data + grads[nr]
+    return grads
+
+
+def _make_roots(tensors, grad_tensors):
+    from .._tensor import Tensor
+    roots = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = np.ones(t.shape, dtype=t._data.dtype)
+        else:
+            g = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=t._data.dtype)
+            if g.shape != t.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{_fmt(g.shape)} and output[{i}] has a shape of "
+                                   f"{_fmt(t.shape)}.")
+        if t.grad_fn is not None:
+            roots.append((t.grad_fn, t._output_nr, g))
+        else:
+            roots.append((t, 0, g))
+    return roots
+
+
+def _fmt(shape):
+    return "torch.Size([" + ", ".join(str(s) for s in shape) + "])"
+
+
+def _as_tuple(x):
+    if x is None:
+        return ()
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    return (x,)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad`` (torch.autograd.backward)."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported "
+                                  "by dlbasic")
+    tensors = _as_tuple(tensors)
+    grad_tensors = _as_tuple(grad_tensors) or (None,) * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"got {len(grad_tensors)} tensors and {len(tensors)} gradients")
+    roots = _make_roots(tensors, grad_tensors)
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        res = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
+        for t, g in zip(inputs, res):
+            if g is not None:
+                if t.grad is None:
+                    t.grad = g
+                else:
+                    t.grad._data = t.grad._data + g._data
+        return
+    _execute(roots, bool(retain_graph))
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Return d(outputs)/d(inputs) without touching any ``.grad`` (torch.autograd.grad)."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported "
+                                  "by dlbasic")
+    outputs = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs) or (None,) * len(outputs)
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    roots = _make_roots(outputs, grad_outputs)
+    captured = {}
+    captured_nodes = {}
+    for t in inputs:
+        if t.grad_fn is None:
+            captured[id(t)] = None
+        else:
+            captured_nodes[(id(t.grad_fn), t._output_nr)] = None
+    _execute(roots, bool(retain_graph), captured, captured_nodes)
+    result = []
+    for t in inputs:
+        g = captured[id(t)] if t.grad_fn is None else captured_nodes[(id(t.grad_fn), t._output_nr)]
+        if g is None:
+            if materialize_grads:
+                g = np.zeros(t.shape, t._data.dtype)
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the "
+                                   "desired behavior.")
+        result.append(None if g is None else _wrap(np.array(g, copy=True)))
+    return tuple(result)

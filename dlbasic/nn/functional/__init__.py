@@ -1,0 +1,7 @@
+"""torch.nn.functional: the stateless form of every layer, activation and loss."""
+from .linear import *                                                # noqa: F401,F403
+from .activation import *                                            # noqa: F401,F403
+from .loss import *                                                  # noqa: F401,F403
+from .conv import *                                                  # noqa: F401,F403
+from .pooling import *                                               # noqa: F401,F403
+from .normalization import *                                         # noqa: F401,F403

@@ -1,0 +1,2 @@
+class Module:
+    """Placeholder until the Module system lands."""

@@ -1,0 +1,184 @@
+"""Non-differentiable ops: comparisons, logical ops, predicates, sorting and top-k."""
+import collections
+
+import numpy as np
+
+from .. import _dtype
+from .._tensor import Tensor
+from ._util import promote, broadcast_error, wrap_dim
+
+__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal",
+           "less_equal", "not_equal", "equal", "logical_and", "logical_or", "logical_xor",
+           "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "isnan",
+           "isfinite", "isinf", "isclose", "allclose", "topk", "sort", "argsort", "unique",
+           "nonzero", "argwhere", "searchsorted", "bincount", "msort"]
+
+sort_result = collections.namedtuple("sort", ["values", "indices"])
+topk_result = collections.namedtuple("topk", ["values", "indices"])
+
+
+def _compare(npfn, name):
+    def fn(input, other, *, out=None):
+        a, b = promote(input, other, name)
+        try:
+            r = Tensor._make(np.asarray(npfn(a._data, b._data)))
+        except ValueError:
+            raise broadcast_error(a._data.shape, b._data.shape) from None
+        if out is not None:
+            from .elementwise import _into
+            return _into(out, r)
+        return r
+    fn.__name__ = name
+    return fn
+
+
+eq = _compare(np.equal, "eq")
+ne = _compare(np.not_equal, "ne")
+lt = _compare(np.less, "lt")
+le = _compare(np.less_equal, "le")
+gt = _compare(np.greater, "gt")
+ge = _compare(np.greater_equal, "ge")
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+
+
+def _logical(npfn, name):
+    def fn(input, other):
+        a = input._data if isinstance(input, Tensor) else np.asarray(input)
+        b = other._data if isinstance(other, Tensor) else np.asarray(other)
+        try:
+            return Tensor._make(np.asarray(npfn(a, b)))
+        except ValueError:
+            raise broadcast_error(a.shape, b.shape) from None
+    fn.__name__ = name
+    return fn
+
+
+logical_and = _logical(np.logical_and, "logical_and")
+logical_or = _logical(np.logical_or, "logical_or")
+logical_xor = _logical(np.logical_xor, "logical_xor")
+
+
+def logical_not(input):
+    return Tensor._make(np.logical_not(input._data))
+
+
+def _bitwise(npfn, name):
+    def fn(input, other):
+        a, b = promote(input, other, name)
+        if a.dtype.is_floating_point:
+            raise RuntimeError(f"\"{name}_cpu\" not implemented for "
+                               f"'{a.dtype.name.capitalize()}'")
+        try:
+            return Tensor._make(np.asarray(npfn(a._data, b._data)))
+        except ValueError:
+            raise broadcast_error(a._data.shape, b._data.shape) from None
+    fn.__name__ = name
+    return fn
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+
+
+def bitwise_not(input):
+    if input.dtype.is_floating_point:
+        raise RuntimeError("bitwise_not_cpu not implemented for 'Float'")
+    return Tensor._make(np.invert(input._data))
+
+
+def isnan(input):
+    return Tensor._make(np.isnan(input._data))
+
+
+def isfinite(input):
+    return Tensor._make(np.isfinite(input._data))
+
+
+def isinf(input):
+    return Tensor._make(np.isinf(input._data))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return Tensor._make(np.isclose(input._data, other._data, rtol=rtol, atol=atol,
+                                   equal_nan=equal_nan))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input, other):
+    return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    from .movement import gather
+    axis = wrap_dim(dim, input.ndim)
+    if input.ndim == 0:
+        return sort_result(input, Tensor._make(np.asarray(0)))
+    if descending:
+        # stable descending order: sort the reversed array ascending, then map back
+        idx = np.flip(np.argsort(np.flip(input._data, axis), axis=axis, kind="stable"), axis)
+        idx = input.shape[axis] - 1 - idx
+    else:
+        idx = np.argsort(input._data, axis=axis, kind="stable")
+    idx = idx.astype(np.int64)
+    return sort_result(gather(input, axis, Tensor._make(idx)), Tensor._make(idx))
+
+
+def msort(input):
+    return sort(input, 0).values
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return sort(input, dim, descending, stable).indices
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    from .movement import gather
+    axis = wrap_dim(dim, input.ndim)
+    n = input.shape[axis] if input.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError("selected index k out of range")
+    s = sort(input, axis, descending=largest)
+    idx = np.take(s.indices._data, np.arange(k), axis=axis)
+    idx_t = Tensor._make(np.ascontiguousarray(idx))
+    return topk_result(gather(input, axis, idx_t), idx_t)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    res = np.unique(input._data if dim is None else input._data, return_inverse=return_inverse,
+                    return_counts=return_counts, axis=dim)
+    if not isinstance(res, tuple):
+        return Tensor._make(res)
+    out = [Tensor._make(res[0])]
+    for r in res[1:]:
+        out.append(Tensor._make(r.astype(np.int64).reshape(input.shape) if r is res[1]
+                                and return_inverse else r.astype(np.int64)))
+    return tuple(out)
+
+
+def nonzero(input, *, as_tuple=False):
+    nz = np.nonzero(input._data)
+    if as_tuple:
+        return tuple(Tensor._make(i.astype(np.int64)) for i in nz)
+    return Tensor._make(np.stack(nz, axis=1).astype(np.int64) if nz else
+                        np.zeros((0, 0), np.int64))
+
+
+def argwhere(input):
+    return nonzero(input)
+
+
+def searchsorted(sorted_sequence, values, *, right=False, side=None):
+    side = side or ("right" if right else "left")
+    v = values._data if isinstance(values, Tensor) else np.asarray(values)
+    return Tensor._make(np.asarray(np.searchsorted(sorted_sequence._data, v, side=side),
+                                   dtype=np.int64))
+
+
+def bincount(input, weights=None, minlength=0):
+    w = None if weights is None else weights._data
+    r = np.bincount(input._data, weights=w, minlength=minlength)
+    return Tensor._make(r if w is not None else r.astype(np.int64))

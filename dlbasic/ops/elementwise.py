@@ -1,0 +1,779 @@
+"""Elementwise primitives.  Each docstring gives y = f(x) and the local gradient dy/dx.
+
+Broadcasting is handled once, in the engine (``sum_to_shape``): a backward here may return a
+gradient of the broadcast shape.
+"""
+import numpy as np
+
+from .. import _dtype
+from .._tensor import Tensor
+from ..autograd.function import Op
+from ..autograd.grad_mode import _state
+from ._util import promote, broadcast_error, as_tensor_operand
+
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sqrt",
+           "rsqrt", "sin", "cos", "tanh", "sigmoid", "abs", "maximum", "minimum", "clamp",
+           "clip", "where", "cast", "relu", "square", "reciprocal", "sign", "log2", "log10",
+           "exp2", "floor", "ceil", "round", "trunc", "frac", "fmod", "remainder", "lerp",
+           "floor_divide", "addcmul", "addcdiv", "true_divide", "multiply", "subtract",
+           "divide", "negative", "absolute", "tan", "atan", "asin", "acos", "sinh", "cosh",
+           "erf"]
+
+
+# -- binary arithmetic --------------------------------------------------------------------
+
+class Add(Op):
+    """y = a + b; dy/da = 1, dy/db = 1."""
+    _saves = ()
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class AddScaled(Op):
+    """y = a + alpha*b; dy/da = 1, dy/db = alpha."""
+    _saves = ()
+    _torch_name = "AddBackward0"
+
+    def forward(self, a, b, alpha):
+        self.alpha = alpha
+        return a + alpha * b
+
+    def backward(self, g):
+        return g, (g * self.alpha if self.needs_input_grad[1] else None)
+
+
+class Sub(Op):
+    """y = a - b; dy/da = 1, dy/db = -1."""
+    _saves = ()
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.needs_input_grad[1] else None)
+
+
+class Mul(Op):
+    """y = a * b; dy/da = b, dy/db = a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        return (g * self.b if na else None), (g * self.a if nb else None)
+
+
+class Div(Op):
+    """y = a / b; dy/da = 1/b, dy/db = -a/b^2 = -y/b."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        gb = None
+        if nb:
+            gb = -g * self.a / (self.b * self.b)
+        return (g / self.b if na else None), gb
+
+
+class Neg(Op):
+    """y = -x; dy/dx = -1."""
+    _saves = ()
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class PowScalar(Op):
+    """y = x^p (p a number); dy/dx = p*x^(p-1)."""
+    _torch_name = "PowBackward0"
+
+    def forward(self, x, p):
+        self.x, self.p = x, p
+        if p == 2:
+            return x * x
+        return np.power(x, x.dtype.type(p)) if x.dtype.kind == "f" else np.power(x, p)
+
+    def backward(self, g):
+        p, x = self.p, self.x
+        if p == 0:
+            return np.zeros_like(x)
+        if p == 2:
+            return g * 2 * x
+        return g * (p * np.power(x, x.dtype.type(p - 1)))
+
+
+class PowTensor(Op):
+    """y = a^b; dy/da = b*a^(b-1), dy/db = y*ln(a) (0 where a == 0 and b >= 0, as torch)."""
+    _torch_name = "PowBackward1"
+    _saves_output = True
+
+    def forward(self, a, b):
+        y = np.power(a, b)
+        self.a, self.b, self.y = a, b, y
+        return y
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        a, b, y = self.a, self.b, self.y
+        ga = gb = None
+        if na:
+            ga = g * np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(a.dtype, copy=False)
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * np.where((a == 0) & (b >= 0), 0.0, y * np.log(a)).astype(a.dtype, copy=False)
+        return ga, gb
+
+
+def _binary(cls, a, b, name):
+    a, b = promote(a, b, name)
+    try:
+        return cls.apply(a, b)
+    except ValueError:
+        if a._data.shape != b._data.shape:
+            raise broadcast_error(a._data.shape, b._data.shape) from None
+        raise
+
+
+def add(input, other, *, alpha=1, out=None):
+    """input + alpha * other"""
+    if out is not None:
+        return _into(out, add(input, other, alpha=alpha))
+    if alpha != 1:
+        a, b = promote(input, other, "add")
+        try:
+            return AddScaled.apply(a, b, alpha=alpha)
+        except ValueError:
+            raise broadcast_error(a._data.shape, b._data.shape) from None
+    return _binary(Add, input, other, "add")
+
+
+def sub(input, other, *, alpha=1, out=None):
+    """input - alpha * other"""
+    if out is not None:
+        return _into(out, sub(input, other, alpha=alpha))
+    if isinstance(input, Tensor) and input.dtype is _dtype.bool_ and isinstance(other, Tensor) \
+            and other.dtype is _dtype.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    if alpha != 1:
+        return add(input, other, alpha=-alpha)
+    return _binary(Sub, input, other, "sub")
+
+
+def mul(input, other, *, out=None):
+    if out is not None:
+        return _into(out, mul(input, other))
+    return _binary(Mul, input, other, "mul")
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    """input / other; integer inputs give the default float dtype (true division), as torch."""
+    if out is not None:
+        return _into(out, div(input, other, rounding_mode=rounding_mode))
+    if rounding_mode is not None:
+        return _rounded_div(input, other, rounding_mode)
+    a, b = promote(input, other, "div")
+    if not a.dtype.is_floating_point:
+        dt = _dtype.get_default_dtype()
+        a, b = a.to(dt), b.to(dt)
+    try:
+        return Div.apply(a, b)
+    except ValueError:
+        raise broadcast_error(a._data.shape, b._data.shape) from None
+
+
+def _rounded_div(input, other, mode):
+    a, b = promote(input, other, "div")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if mode == "trunc":
+            r = np.trunc(a._data / b._data) if a.dtype.is_floating_point else \
+                (np.trunc(a._data / b._data)).astype(a._data.dtype)
+        elif mode == "floor":
+            r = np.floor_divide(a._data, b._data)
+        else:
+            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                             f"but found '{mode}'")
+    return Tensor._make(np.asarray(r, dtype=a._data.dtype))
+
+
+def floor_divide(input, other):
+    return _rounded_div(input, other, "floor")
+
+
+def remainder(input, other):
+    a, b = promote(input, other, "remainder")
+    return Tensor._make(np.asarray(np.mod(a._data, b._data), dtype=a._data.dtype))
+
+
+def fmod(input, other):
+    a, b = promote(input, other, "fmod")
+    return Tensor._make(np.asarray(np.fmod(a._data, b._data), dtype=a._data.dtype))
+
+
+def pow(input, exponent, *, out=None):
+    """input ** exponent, for a tensor or a number on either side."""
+    if out is not None:
+        return _into(out, pow(input, exponent))
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        dt = _dtype.result_type(input, exponent)
+        x = input if input.dtype is dt else input.to(dt)
+        if not dt.is_floating_point and exponent < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        return PowScalar.apply(x, p=exponent)
+    return _binary(PowTensor, input, exponent, "pow")
+
+
+def true_divide(input, other):
+    return div(input, other)
+
+
+multiply = mul
+subtract = sub
+divide = div
+
+
+def _into(out, result):
+    """Write ``result`` into the user's ``out=`` tensor (no autograd through out=, as torch)."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
+    if result.requires_grad and _state.enabled:
+        raise RuntimeError("functions with out=... arguments don't support automatic "
+                           "differentiation, but one of the arguments requires grad.")
+    if out._data.shape != result._data.shape:
+        out._data = np.empty(result._data.shape, dtype=out._data.dtype)
+    out._write(result._data)
+    return out
+
+
+# -- unary --------------------------------------------------------------------------------
+
+def _float_input(x, name):
+    if not isinstance(x, Tensor):
+        x = as_tensor_operand(x)
+    if x._data.dtype.kind != "f":
+        return x.to(_dtype.get_default_dtype())
+    return x
+
+
+class Exp(Op):
+    """y = e^x; dy/dx = y."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        self.y = np.exp(x)
+        return self.y
+
+    def backward(self, g):
+        return g * self.y
+
+
+class Log(Op):
+    """y = ln x; dy/dx = 1/x."""
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def backward(self, g):
+        return g / self.x
+
+
+class Log1p(Op):
+    """y = ln(1 + x); dy/dx = 1/(1 + x)."""
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(x)
+
+    def backward(self, g):
+        return g / (1 + self.x)
+
+
+class Expm1(Op):
+    """y = e^x - 1; dy/dx = y + 1."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        self.y = np.expm1(x)
+        return self.y
+
+    def backward(self, g):
+        return g * (self.y + 1)
+
+
+class Sqrt(Op):
+    """y = sqrt(x); dy/dx = 1/(2 y)."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        with np.errstate(invalid="ignore"):
+            self.y = np.sqrt(x)
+        return self.y
+
+    def backward(self, g):
+        with np.errstate(divide="ignore"):
+            return g / (2 * self.y)
+
+
+class Rsqrt(Op):
+    """y = 1/sqrt(x); dy/dx = -y^3 / 2."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.y = 1 / np.sqrt(x)
+        return self.y
+
+    def backward(self, g):
+        y = self.y
+        return g * (-0.5 * y * y * y)
+
+
+class Sin(Op):
+    """y = sin x; dy/dx = cos x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.sin(x)
+
+    def backward(self, g):
+        return g * np.cos(self.x)
+
+
+class Cos(Op):
+    """y = cos x; dy/dx = -sin x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.cos(x)
+
+    def backward(self, g):
+        return g * -np.sin(self.x)
+
+
+class Tan(Op):
+    """y = tan x; dy/dx = 1 + y^2."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        self.y = np.tan(x)
+        return self.y
+
+    def backward(self, g):
+        return g * (1 + self.y * self.y)
+
+
+class Tanh(Op):
+    """y = tanh x; dy/dx = 1 - y^2."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, g):
+        y = self.y
+        return g * (1 - y * y)
+
+
+class Sigmoid(Op):
+    """y = 1/(1+e^-x); dy/dx = y(1-y).  Computed without overflow for large |x|."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        # e^-|x| never overflows; pick the algebraically equal form for each sign
+        z = np.exp(-np.abs(x))
+        self.y = np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+        return self.y
+
+    def backward(self, g):
+        y = self.y
+        return g * (y * (1 - y))
+
+
+class Atan(Op):
+    """y = atan x; dy/dx = 1/(1+x^2)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.arctan(x)
+
+    def backward(self, g):
+        return g / (1 + self.x * self.x)
+
+
+class Asin(Op):
+    """y = asin x; dy/dx = 1/sqrt(1-x^2)."""
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(invalid="ignore"):
+            return np.arcsin(x)
+
+    def backward(self, g):
+        return g / np.sqrt(1 - self.x * self.x)
+
+
+class Acos(Op):
+    """y = acos x; dy/dx = -1/sqrt(1-x^2)."""
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(invalid="ignore"):
+            return np.arccos(x)
+
+    def backward(self, g):
+        return -g / np.sqrt(1 - self.x * self.x)
+
+
+class Sinh(Op):
+    """y = sinh x; dy/dx = cosh x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.sinh(x)
+
+    def backward(self, g):
+        return g * np.cosh(self.x)
+
+
+class Cosh(Op):
+    """y = cosh x; dy/dx = sinh x."""
+
+    def forward(self, x):
+        self.x = x
+        return np.cosh(x)
+
+    def backward(self, g):
+        return g * np.sinh(self.x)
+
+
+class Erf(Op):
+    """y = erf x; dy/dx = 2/sqrt(pi) e^(-x^2)."""
+
+    def forward(self, x):
+        self.x = x
+        return _erf(x)
+
+    def backward(self, g):
+        x = self.x
+        return g * (2 / np.sqrt(np.pi) * np.exp(-x * x)).astype(x.dtype, copy=False)
+
+
+def _erf(x):
+    """The error function, elementwise (NumPy has none; math.erf is exact to double precision)."""
+    import math
+    flat = np.asarray(x, dtype=np.float64).ravel()
+    out = np.fromiter((math.erf(v) for v in flat), dtype=np.float64, count=flat.size)
+    return out.reshape(np.shape(x)).astype(x.dtype, copy=False)
+
+
+class Abs(Op):
+    """y = |x|; dy/dx = sign(x) (0 at x = 0, as torch)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.abs(x)
+
+    def backward(self, g):
+        return g * np.sign(self.x)
+
+
+class Cast(Op):
+    """y = x converted to another dtype; the gradient is converted back."""
+    _saves = ()
+    _torch_name = "ToCopyBackward0"
+
+    def forward(self, x, dtype):
+        return x.astype(dtype.np)
+
+    def backward(self, g):
+        return g          # the engine casts to the input's dtype
+
+
+class Relu(Op):
+    """y = max(0, x); dy/dx = 1 if x > 0 else 0 (0 at the kink, as torch)."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        self.y = np.maximum(x, 0)
+        return self.y
+
+    def backward(self, g):
+        return g * (self.y > 0)
+
+
+def _unary(cls, name):
+    def fn(input, *, out=None):
+        x = _float_input(input, name)
+        if out is not None:
+            return _into(out, cls.apply(x))
+        return cls.apply(x)
+    fn.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = cls.__doc__
+    return fn
+
+
+exp = _unary(Exp, "exp")
+log = _unary(Log, "log")
+log1p = _unary(Log1p, "log1p")
+expm1 = _unary(Expm1, "expm1")
+sqrt = _unary(Sqrt, "sqrt")
+rsqrt = _unary(Rsqrt, "rsqrt")
+sin = _unary(Sin, "sin")
+cos = _unary(Cos, "cos")
+tan = _unary(Tan, "tan")
+tanh = _unary(Tanh, "tanh")
+sigmoid = _unary(Sigmoid, "sigmoid")
+atan = _unary(Atan, "atan")
+asin = _unary(Asin, "asin")
+acos = _unary(Acos, "acos")
+sinh = _unary(Sinh, "sinh")
+cosh = _unary(Cosh, "cosh")
+erf = _unary(Erf, "erf")
+
+
+def cast(input, dtype):
+    return Cast.apply(input, dtype=dtype)
+
+
+def neg(input, *, out=None):
+    if input.dtype is _dtype.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
+    r = Neg.apply(input)
+    return _into(out, r) if out is not None else r
+
+
+negative = neg
+
+
+def abs(input, *, out=None):
+    r = Abs.apply(input)
+    return _into(out, r) if out is not None else r
+
+
+absolute = abs
+
+
+def relu(input):
+    return Relu.apply(input)
+
+
+def square(input):
+    return pow(input, 2)
+
+
+def reciprocal(input):
+    return div(1, input) if input.dtype.is_floating_point else div(1, input.float())
+
+
+def log2(input):
+    return div(log(input), float(np.log(2)))
+
+
+def log10(input):
+    return div(log(input), float(np.log(10)))
+
+
+def exp2(input):
+    return pow(2.0, input) if isinstance(input, Tensor) else 2.0 ** input
+
+
+# -- non-differentiable elementwise (gradient zero almost everywhere) ---------------------
+
+def _nondiff(npfn, name):
+    def fn(input):
+        return Tensor._make(np.asarray(npfn(input._data)))
+    fn.__name__ = name
+    return fn
+
+
+sign = _nondiff(np.sign, "sign")
+floor = _nondiff(np.floor, "floor")
+ceil = _nondiff(np.ceil, "ceil")
+trunc = _nondiff(np.trunc, "trunc")
+
+
+def round(input, *, decimals=0):
+    return Tensor._make(np.asarray(np.round(input._data, decimals)))
+
+
+def frac(input):
+    return sub(input, trunc(input))
+
+
+def lerp(input, end, weight):
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return add(input, mul(tensor1, tensor2), alpha=value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return add(input, div(tensor1, tensor2), alpha=value)
+
+
+# -- maximum / minimum / clamp / where ---------------------------------------------------
+
+class Maximum(Op):
+    """y = max(a, b); the gradient goes to the larger input, split 0.5/0.5 on ties (torch)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        w = (a > b) + 0.5 * (a == b)
+        w = w.astype(g.dtype, copy=False)
+        na, nb = self.needs_input_grad
+        return (g * w if na else None), (g * (1 - w) if nb else None)
+
+
+class Minimum(Op):
+    """y = min(a, b); the gradient goes to the smaller input, split 0.5/0.5 on ties (torch)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.minimum(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        w = (a < b) + 0.5 * (a == b)
+        w = w.astype(g.dtype, copy=False)
+        na, nb = self.needs_input_grad
+        return (g * w if na else None), (g * (1 - w) if nb else None)
+
+
+def maximum(input, other, *, out=None):
+    r = _binary(Maximum, input, other, "maximum")
+    return _into(out, r) if out is not None else r
+
+
+def minimum(input, other, *, out=None):
+    r = _binary(Minimum, input, other, "minimum")
+    return _into(out, r) if out is not None else r
+
+
+class ClampScalar(Op):
+    """y = min(max(x, lo), hi); dy/dx = 1 on the closed interval [lo, hi], else 0 (torch)."""
+    _torch_name = "ClampBackward1"
+
+    def forward(self, x, lo, hi):
+        self.x, self.lo, self.hi = x, lo, hi
+        if lo is not None and hi is not None:
+            return np.minimum(np.maximum(x, lo), hi) if lo <= hi else np.full_like(x, hi)
+        if lo is not None:
+            return np.maximum(x, lo)
+        return np.minimum(x, hi)
+
+    def backward(self, g):
+        x, lo, hi = self.x, self.lo, self.hi
+        mask = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            mask &= x >= lo
+        if hi is not None:
+            mask &= x <= hi
+        return g * mask
+
+
+class ClampTensor(Op):
+    """y = min(max(x, lo), hi) with tensor bounds; x gets the gradient on [lo, hi], each bound
+    where it is the active one."""
+    _torch_name = "ClampBackward0"
+
+    def forward(self, x, lo, hi):
+        self.x, self.lo, self.hi = x, lo, hi
+        return np.minimum(np.maximum(x, lo), hi)
+
+    def backward(self, g):
+        x, lo, hi = self.x, self.lo, self.hi
+        in_range = (x >= lo) & (x <= hi)
+        below = (x < lo) & (lo <= hi)
+        above = ~in_range & ~below
+        nx, nlo, nhi = self.needs_input_grad
+        return (g * in_range if nx else None), (g * below if nlo else None), \
+            (g * above if nhi else None)
+
+
+def clamp(input, min=None, max=None, *, out=None):
+    """Squeeze each element into [min, max] (``torch.clamp(input, min, max, out=None)``)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        ref = input
+        lo = min if min is not None else Tensor._make(np.asarray(-np.inf, dtype=input._data.dtype))
+        hi = max if max is not None else Tensor._make(np.asarray(np.inf, dtype=input._data.dtype))
+        dt = _dtype.result_type(input, lo, hi)
+        x, lo, hi = (t if t.dtype is dt else t.to(dt) for t in
+                     (ref, as_tensor_operand(lo, ref), as_tensor_operand(hi, ref)))
+        r = ClampTensor.apply(x, lo, hi)
+    else:
+        dt = _dtype.result_type(input, *(v for v in (min, max) if v is not None))
+        x = input if input.dtype is dt else input.to(dt)
+        cast_ = dt.np.type
+        r = ClampScalar.apply(x, lo=None if min is None else cast_(min),
+                              hi=None if max is None else cast_(max))
+    return _into(out, r) if out is not None else r
+
+
+clip = clamp
+
+
+class Where(Op):
+    """y = cond ? a : b; dy/da = cond, dy/db = not cond."""
+    _saves = ()
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        c = self.cond
+        _, na, nb = self.needs_input_grad
+        return None, (np.where(c, g, 0) if na else None), (np.where(c, 0, g) if nb else None)
+
+
+def where(condition, input=None, other=None, *, out=None):
+    if input is None and other is None:
+        return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(condition._data))
+    if not isinstance(condition, Tensor):
+        condition = as_tensor_operand(condition)
+    if condition.dtype is not _dtype.bool_:
+        if condition.dtype is _dtype.uint8:
+            condition = condition.bool()
+        else:
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
+                               f"tensor with dtype {condition.dtype.name.capitalize()}")
+    a, b = promote(input, other, "where")
+    try:
+        r = Where.apply(condition, a, b)
+    except ValueError:
+        raise broadcast_error(a._data.shape, b._data.shape) from None
+    return _into(out, r) if out is not None else r

@@ -1,0 +1,795 @@
+"""Shape and movement primitives: views, permutes, concatenation, indexing.
+
+Their backward moves the gradient back to where each element came from; no arithmetic.
+"""
+import numpy as np
+
+from .. import _dtype
+from .._tensor import Tensor
+from ..autograd.function import Op, MultiOutputOp
+from ._util import normalize_dims, wrap_dim, shape_str
+
+__all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "permute",
+           "transpose", "swapaxes", "t", "expand", "expand_as", "repeat", "cat", "concat",
+           "concatenate", "stack", "split", "chunk", "flip", "narrow", "getitem", "setitem",
+           "unbind", "select", "gather", "scatter", "index_select", "masked_fill", "movedim",
+           "tile", "contiguous", "clone", "roll", "tril", "triu", "broadcast_to", "hstack",
+           "vstack", "take_along_dim", "masked_select", "broadcast_tensors", "ravel",
+           "view_as", "reshape_as", "diagonal", "moveaxis", "index_add", "scatter_add",
+           "repeat_interleave"]
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _infer_shape(shape, numel, input_shape):
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise RuntimeError(f"invalid shape dimension {s}")
+            known *= s
+    if neg:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{shape_str(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise RuntimeError(f"shape '{shape_str(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+class Reshape(Op):
+    """y = x with a new shape (same elements, same order); dx = g reshaped back."""
+    _saves = ()
+    _is_view = True
+    _torch_name = "ViewBackward0"
+
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, g):
+        return g.reshape(self.in_shape)
+
+
+def reshape(input, *shape):
+    shape = _infer_shape(_shape_arg(shape), input._data.size, input.shape)
+    if shape == input._data.shape:
+        return Reshape.apply(input, shape=shape)
+    return Reshape.apply(input, shape=shape)
+
+
+def view(input, *shape):
+    if len(shape) == 1 and isinstance(shape[0], _dtype.dtype):
+        dt = shape[0]
+        return Tensor._make(input._data.view(dt.np))
+    shape = _infer_shape(_shape_arg(shape), input._data.size, input.shape)
+    if not input._data.flags.c_contiguous and input._data.size > 1:
+        # a view must not copy: refuse when the memory layout makes that impossible
+        try:
+            v = input._data.view()
+            v.shape = shape
+        except AttributeError:
+            raise RuntimeError("view size is not compatible with input tensor's size and stride "
+                               "(at least one dimension spans across two contiguous subspaces)."
+                               " Use .reshape(...) instead.") from None
+    return Reshape.apply(input, shape=shape)
+
+
+def view_as(input, other):
+    return view(input, other.shape)
+
+
+def reshape_as(input, other):
+    return reshape(input, other.shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    nd = input.ndim
+    if nd == 0:
+        return reshape(input, 1)
+    s, e = wrap_dim(start_dim, nd), wrap_dim(end_dim, nd)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shp = input.shape
+    n = 1
+    for d in shp[s:e + 1]:
+        n *= d
+    return reshape(input, tuple(shp[:s]) + (n,) + tuple(shp[e + 1:]))
+
+
+def ravel(input):
+    return reshape(input, -1)
+
+
+def unflatten(input, dim, sizes):
+    d = wrap_dim(dim, input.ndim)
+    sizes = tuple(sizes)
+    shp = input.shape
+    sizes = _infer_shape(sizes, shp[d], shp)
+    return reshape(input, tuple(shp[:d]) + sizes + tuple(shp[d + 1:]))
+
+
+def squeeze(input, dim=None):
+    shp = input.shape
+    if dim is None:
+        new = tuple(s for s in shp if s != 1)
+    else:
+        axes = normalize_dims(dim, input.ndim) if input.ndim else ()
+        new = tuple(s for i, s in enumerate(shp) if not (i in axes and s == 1))
+    return Reshape.apply(input, shape=new)
+
+
+def unsqueeze(input, dim):
+    d = wrap_dim(dim, input.ndim + 1)
+    shp = tuple(input.shape)
+    return Reshape.apply(input, shape=shp[:d] + (1,) + shp[d:])
+
+
+class Permute(Op):
+    """y = x with axes reordered; dx = g with the inverse permutation."""
+    _saves = ()
+    _is_view = True
+
+    def forward(self, x, dims):
+        self.dims = dims
+        return x.transpose(dims)
+
+    def backward(self, g):
+        return g.transpose(np.argsort(self.dims))
+
+
+class Transpose(Permute):
+    _torch_name = "TransposeBackward0"
+
+
+def permute(input, *dims):
+    dims = _shape_arg(dims)
+    nd = input.ndim
+    if len(dims) != nd:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
+                           f"not match the length of the desired ordering of dimensions i.e. "
+                           f"input.dim() = {nd} is not equal to len(dims) = {len(dims)}")
+    dims = tuple(wrap_dim(d, nd) for d in dims)
+    if len(set(dims)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return Permute.apply(input, dims=dims)
+
+
+def transpose(input, dim0, dim1):
+    nd = input.ndim
+    if nd == 0:
+        return input
+    a, b = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
+    dims = list(range(nd))
+    dims[a], dims[b] = dims[b], dims[a]
+    return Transpose.apply(input, dims=tuple(dims))
+
+
+swapaxes = transpose
+
+
+def movedim(input, source, destination):
+    nd = input.ndim
+    src = [wrap_dim(s, nd) for s in (source if isinstance(source, (tuple, list)) else [source])]
+    dst = [wrap_dim(s, nd) for s in (destination if isinstance(destination, (tuple, list))
+                                     else [destination])]
+    order = [d for d in range(nd) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return Permute.apply(input, dims=tuple(order))
+
+
+moveaxis = movedim
+
+
+def t(input):
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                           f"{input.ndim}D")
+    if input.ndim < 2:
+        return input
+    return Permute.apply(input, dims=(1, 0))
+
+
+class Expand(Op):
+    """y = x broadcast to a larger shape (a view); dx = g summed over the broadcast axes."""
+    _saves = ()
+    _is_view = True
+
+    def forward(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def backward(self, g):
+        return g      # the engine sums g back to the input's shape
+
+
+def expand(input, *sizes):
+    sizes = _shape_arg(sizes)
+    shp = input.shape
+    if len(sizes) < len(shp):
+        raise RuntimeError(f"expand(torch.FloatTensor{{{shape_str(shp)}}}, size="
+                           f"{shape_str(sizes)}): the number of sizes provided ({len(sizes)}) "
+                           f"must be greater or equal to the number of dimensions in the tensor "
+                           f"({len(shp)})")
+    lead = len(sizes) - len(shp)
+    new = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing "
+                                   "dimension")
+            new.append(s)
+        else:
+            cur = shp[i - lead]
+            if s == -1:
+                new.append(cur)
+            elif cur == 1 or cur == s:
+                new.append(s)
+            else:
+                raise RuntimeError(f"The expanded size of the tensor ({s}) must match the "
+                                   f"existing size ({cur}) at non-singleton dimension {i}.  "
+                                   f"Target sizes: {shape_str(sizes)}.  Tensor sizes: "
+                                   f"{shape_str(shp)}")
+    return Expand.apply(input, shape=tuple(new))
+
+
+def expand_as(input, other):
+    return expand(input, other.shape)
+
+
+broadcast_to = expand
+
+
+def broadcast_tensors(*tensors):
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+class Repeat(Op):
+    """y = x tiled ``reps`` times along each axis; dx = sum of g over the tiles."""
+    _saves = ()
+
+    def forward(self, x, reps):
+        self.in_shape = (1,) * (len(reps) - x.ndim) + x.shape
+        self.reps = reps
+        return np.tile(x, reps)
+
+    def backward(self, g):
+        shp = []
+        for r, s in zip(self.reps, self.in_shape):
+            shp += [r, s]
+        g = g.reshape(shp).sum(axis=tuple(range(0, len(shp), 2)))
+        return g
+
+
+def repeat(input, *sizes):
+    reps = _shape_arg(sizes)
+    if len(reps) < input.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                           "of dimensions of tensor")
+    return Repeat.apply(input, reps=reps)
+
+
+def tile(input, dims):
+    dims = tuple(dims)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, dims)
+
+
+def repeat_interleave(input, repeats, dim=None):
+    if dim is None:
+        input, dim = reshape(input, -1), 0
+    d = wrap_dim(dim, input.ndim)
+    reps = repeats._data if isinstance(repeats, Tensor) else repeats
+    idx = np.repeat(np.arange(input.shape[d]), reps)
+    return index_select(input, d, Tensor._make(idx.astype(np.int64)))
+
+
+class Cat(Op):
+    """y = [x1; x2; ...] along an axis; each dx_i = its slice of g."""
+    _saves = ()
+
+    def forward(self, *xs, axis):
+        self.axis = axis
+        self.sizes = [x.shape[axis] for x in xs]
+        return np.concatenate(xs, axis=axis)
+
+    def backward(self, g):
+        bounds = np.cumsum(self.sizes)[:-1]
+        return tuple(np.split(g, bounds, axis=self.axis))
+
+
+def _common(tensors, name):
+    if isinstance(tensors, Tensor):
+        raise TypeError(f"{name}(): argument 'tensors' must be tuple of Tensors, not Tensor")
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
+    dt = _dtype.result_type(*tensors)
+    return [x if x.dtype is dt else x.to(dt) for x in tensors]
+
+
+def cat(tensors, dim=0, *, out=None):
+    tensors = _common(tensors, "cat")
+    # torch skips legacy empty 1-D tensors
+    tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
+    nd = tensors[0].ndim
+    if nd == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    axis = wrap_dim(dim, nd)
+    ref = tensors[0].shape
+    for i, x in enumerate(tensors):
+        if x.ndim != nd:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {nd} and "
+                               f"{x.ndim}")
+        for d in range(nd):
+            if d != axis and x.shape[d] != ref[d]:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {axis}. "
+                                   f"Expected size {ref[d]} but got size {x.shape[d]} for "
+                                   f"tensor number {i} in the list.")
+    r = Cat.apply(*tensors, axis=axis)
+    if out is not None:
+        from .elementwise import _into
+        return _into(out, r)
+    return r
+
+
+concat = cat
+concatenate = cat
+
+
+class Stack(Op):
+    """y = stack(x1, x2, ...) on a new axis; each dx_i = g taken at index i."""
+    _saves = ()
+
+    def forward(self, *xs, axis):
+        self.axis = axis
+        return np.stack(xs, axis=axis)
+
+    def backward(self, g):
+        n = g.shape[self.axis]
+        return tuple(np.take(g, i, axis=self.axis) for i in range(n))
+
+
+def stack(tensors, dim=0, *, out=None):
+    tensors = _common(tensors, "stack")
+    ref = tensors[0].shape
+    for i, x in enumerate(tensors):
+        if x.shape != ref:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{shape_str(ref)} at entry 0 and {shape_str(x.shape)} at "
+                               f"entry {i}")
+    axis = wrap_dim(dim, len(ref) + 1)
+    r = Stack.apply(*tensors, axis=axis)
+    if out is not None:
+        from .elementwise import _into
+        return _into(out, r)
+    return r
+
+
+def hstack(tensors):
+    tensors = list(tensors)
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([x if x.ndim >= 2 else reshape(x, 1, -1) for x in tensors], 0)
+
+
+class Split(MultiOutputOp):
+    """(y_1, ..., y_k) = pieces of x along an axis (views); dx = the pieces' grads joined."""
+    _is_view = True
+
+    def name(self):
+        return "SplitWithSizesBackward0"
+
+    def forward(self, x, sizes, axis):
+        self.axis = axis
+        bounds = np.cumsum(sizes)[:-1]
+        return tuple(np.split(x, bounds, axis=axis))
+
+    def backward(self, *gs):
+        return np.concatenate(gs, axis=self.axis)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    axis = wrap_dim(dim, tensor.ndim)
+    n = tensor.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and n:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
+                               f"dimension size of {n}")
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if n else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {dim}), but got "
+                               f"split_sizes={sizes}")
+    return Split.apply(tensor, sizes=sizes, axis=axis)
+
+
+def chunk(input, chunks, dim=0):
+    if chunks <= 0:
+        raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+    n = input.shape[wrap_dim(dim, input.ndim)]
+    size = -(-n // chunks) if n else 1
+    return split(input, max(size, 1), dim)
+
+
+def unbind(input, dim=0):
+    axis = wrap_dim(dim, input.ndim)
+    n = input.shape[axis]
+    return tuple(select(input, axis, i) for i in range(n))
+
+
+class Flip(Op):
+    """y = x reversed along axes; dx = g reversed back."""
+    _saves = ()
+
+    def forward(self, x, axes):
+        self.axes = axes
+        return np.flip(x, axes).copy()
+
+    def backward(self, g):
+        return np.flip(g, self.axes)
+
+
+def flip(input, dims):
+    if isinstance(dims, int):
+        dims = (dims,)
+    return Flip.apply(input, axes=normalize_dims(tuple(dims), input.ndim))
+
+
+def roll(input, shifts, dims=None):
+    if dims is None:
+        flat = reshape(input, -1)
+        return reshape(roll(flat, shifts, 0), input.shape)
+    if isinstance(shifts, int):
+        shifts, dims = (shifts,), (dims,) if isinstance(dims, int) else tuple(dims)
+    out = input
+    for s, d in zip(shifts, dims):
+        d = wrap_dim(d, input.ndim)
+        n = input.shape[d]
+        if n == 0:
+            continue
+        s %= n
+        if s:
+            out = cat([narrow(out, d, n - s, s), narrow(out, d, 0, n - s)], d)
+    return out
+
+
+def narrow(input, dim, start, length):
+    axis = wrap_dim(dim, input.ndim)
+    n = input.shape[axis]
+    if isinstance(start, Tensor):
+        start = int(start.item())
+    if start < 0:
+        start += n
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    key = (slice(None),) * axis + (slice(start, start + length),)
+    return getitem(input, key)
+
+
+def select(input, dim, index):
+    axis = wrap_dim(dim, input.ndim)
+    n = input.shape[axis]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"{shape_str(input.shape)} at dimension {dim}")
+    return getitem(input, (slice(None),) * axis + (index,))
+
+
+# -- indexing ---------------------------------------------------------------------------
+
+def _convert_key(key, shape):
+    """Turn Tensors inside an index into arrays and check bounds the way torch reports them."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    advanced = False
+    dim = 0
+    for k in key:
+        if isinstance(k, Tensor):
+            arr = k._data
+            if arr.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool "
+                                 "tensors")
+            if arr.dtype == np.uint8:
+                arr = arr.astype(bool)
+            k = arr
+        elif isinstance(k, (list,)) and k and not isinstance(k[0], slice):
+            k = np.asarray(k)
+            if k.dtype.kind == "f":
+                raise IndexError("tensors used as indices must be long, int, byte or bool "
+                                 "tensors")
+        if isinstance(k, np.ndarray):
+            advanced = True
+            if k.dtype == bool:
+                dim += k.ndim
+            else:
+                if k.size and dim < len(shape):
+                    n = shape[dim]
+                    bad = (k >= n) | (k < -n)
+                    if bad.any():
+                        v = int(k[bad].reshape(-1)[0])
+                        raise IndexError(f"index {v} is out of bounds for dimension {dim} with "
+                                         f"size {n}")
+                dim += 1
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            if dim >= len(shape):
+                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+            n = shape[dim]
+            if not -n <= k < n:
+                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
+            dim += 1
+        elif k is None or k is Ellipsis:
+            if k is Ellipsis:
+                dim = len(shape) - sum(1 for j in key if j is not None and j is not Ellipsis
+                                       and not (isinstance(j, np.ndarray) and j.dtype == bool))
+        elif isinstance(k, slice):
+            if k.step is not None and k.step <= 0:
+                raise ValueError("step must be greater than zero")
+            dim += 1
+        elif isinstance(k, bool):
+            advanced = True
+        out.append(k)
+    return tuple(out), advanced
+
+
+class GetItem(Op):
+    """y = x[key]; dx = zeros with g written (or, for repeated indices, added) at key."""
+    _saves = ()
+
+    def name(self):
+        return "IndexBackward0" if self.advanced else "SliceBackward0"
+
+    def forward(self, x, key, advanced):
+        self.shape, self.key, self.advanced = x.shape, key, advanced
+        return x[key]
+
+    def backward(self, g):
+        out = np.zeros(self.shape, dtype=g.dtype)
+        if self.advanced:
+            np.add.at(out, self.key, g)
+        else:
+            out[self.key] = g
+        return out
+
+
+class GetItemView(GetItem):
+    _is_view = True
+
+
+def getitem(input, key):
+    key, advanced = _convert_key(key, input.shape)
+    if advanced:
+        return GetItem.apply(input, key=key, advanced=True)
+    return GetItemView.apply(input, key=key, advanced=False)
+
+
+class IndexPut(Op):
+    """y = x with y[key] = v; dx = g with zeros at key, dv = g[key] (summed to v's shape)."""
+    _saves = ()
+    _torch_name = "IndexPutBackward0"
+
+    def forward(self, x, v, key, accumulate):
+        self.key = key
+        self.v_shape = v.shape
+        self.accumulate = accumulate
+        out = x.copy()
+        if accumulate:
+            np.add.at(out, key, v)
+        else:
+            out[key] = v
+        return out
+
+    def backward(self, g):
+        nx, nv = self.needs_input_grad
+        gx = gv = None
+        if nx:
+            gx = g.copy()
+            if not self.accumulate:
+                gx[self.key] = 0
+        if nv:
+            gv = g[self.key]
+            if gv.shape != self.v_shape:
+                from ..autograd.engine import sum_to_shape
+                gv = sum_to_shape(gv, self.v_shape)
+        return gx, gv
+
+
+def setitem(input, key, value):
+    """``input[key] = value`` in place, recorded by autograd when needed."""
+    key, _ = _convert_key(key, input.shape)
+    if not isinstance(value, Tensor):
+        value = Tensor._make(np.asarray(value, dtype=input._data.dtype))
+    elif value.dtype is not input.dtype:
+        value = value.to(input.dtype)
+
+    def _put(x, v):
+        return IndexPut.apply(x, v, key=key, accumulate=False)
+    input._inplace(_put, value)
+
+
+def index_select(input, dim, index):
+    axis = wrap_dim(dim, input.ndim)
+    idx = index._data.reshape(-1) if isinstance(index, Tensor) else np.asarray(index)
+    return getitem(input, (slice(None),) * axis + (Tensor._make(idx.astype(np.int64)),))
+
+
+class Gather(Op):
+    """y[i][j] = x[i][index[i][j]] (dim=1); dx = g scattered back, adding repeated indices."""
+    _saves = ()
+    _torch_name = "GatherBackward0"
+
+    def forward(self, x, index, axis):
+        self.shape, self.index, self.axis = x.shape, index, axis
+        return np.take_along_axis(x, index, axis=axis)
+
+    def backward(self, g):
+        out = np.zeros(self.shape, dtype=g.dtype)
+        _scatter_add_into(out, self.index, g, self.axis)
+        return out
+
+
+def _scatter_add_into(out, index, src, axis):
+    idx = list(np.indices(index.shape, sparse=True))
+    idx[axis] = index
+    np.add.at(out, tuple(idx), src)
+
+
+def gather(input, dim, index):
+    axis = wrap_dim(dim, input.ndim)
+    idx = index._data
+    if idx.dtype != np.int64:
+        raise RuntimeError("gather(): Expected dtype int64 for index")
+    if idx.ndim != input.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input "
+                           "tensor")
+    n = input.shape[axis]
+    if idx.size and (idx.max() >= n or idx.min() < -n):
+        raise RuntimeError(f"index {int(idx.max())} is out of bounds for dimension {axis} with "
+                           f"size {n}")
+    if idx.shape != input.shape:
+        # torch allows an index smaller than input on the other axes
+        sl = tuple(slice(0, s) if d != axis else slice(None) for d, s in enumerate(idx.shape))
+        input = getitem(input, sl)
+    return Gather.apply(input, index=idx, axis=axis)
+
+
+def take_along_dim(input, indices, dim):
+    return gather(input, dim, indices)
+
+
+class Scatter(Op):
+    """y = x with y[index] = src along an axis; dx = g with zeros where written."""
+    _saves = ()
+
+    def forward(self, x, src, index, axis, add):
+        self.index, self.axis, self.add = index, axis, add
+        out = x.copy()
+        if add:
+            _scatter_add_into(out, index, src, axis)
+        else:
+            np.put_along_axis(out, index, src, axis=axis)
+        return out
+
+    def backward(self, g):
+        nx, ns = self.needs_input_grad
+        gx = gs = None
+        if nx:
+            gx = g.copy()
+            if not self.add:
+                np.put_along_axis(gx, self.index, 0, axis=self.axis)
+        if ns:
+            gs = np.take_along_axis(g, self.index, axis=self.axis)
+        return gx, gs
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    axis = wrap_dim(dim, input.ndim)
+    idx = index._data
+    if src is None or not isinstance(src, Tensor):
+        fill = value if value is not None else src
+        src = Tensor._make(np.full(idx.shape, fill, dtype=input._data.dtype))
+    else:
+        sl = tuple(slice(0, s) for s in idx.shape)
+        src = getitem(src, sl) if src.shape != idx.shape else src
+    return Scatter.apply(input, src, index=idx, axis=axis, add=(reduce == "add"))
+
+
+def scatter_add(input, dim, index, src):
+    axis = wrap_dim(dim, input.ndim)
+    return Scatter.apply(input, src, index=index._data, axis=axis, add=True)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    axis = wrap_dim(dim, input.ndim)
+    key = (slice(None),) * axis + (index._data,)
+    src = source if alpha == 1 else source * alpha
+    return IndexPut.apply(input, src, key=key, accumulate=True)
+
+
+def masked_fill(input, mask, value):
+    from .elementwise import where
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value.ndim} dimension(s).")
+        v = value.to(input.dtype)
+    else:
+        v = Tensor._make(np.asarray(value, dtype=input._data.dtype))
+    if mask.dtype is not _dtype.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.name}")
+    return where(mask, v, input)
+
+
+def masked_select(input, mask):
+    shape = np.broadcast_shapes(input.shape, mask.shape)
+    x = expand(input, shape) if input.shape != shape else input
+    m = np.broadcast_to(mask._data, shape)
+    return getitem(x, Tensor._make(np.ascontiguousarray(m)))
+
+
+class Clone(Op):
+    """y = a copy of x; dx = g."""
+    _saves = ()
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+def clone(input, *, memory_format=None):
+    return Clone.apply(input)
+
+
+def contiguous(input, memory_format=None):
+    if input._data.flags.c_contiguous:
+        return input
+    return Clone.apply(input)
+
+
+class Tril(Op):
+    """y = x with elements above (tril) / below (triu) the k-th diagonal zeroed; dx = g masked."""
+    _saves = ()
+
+    def forward(self, x, k, upper):
+        self.k, self.upper = k, upper
+        return np.triu(x, k) if upper else np.tril(x, k)
+
+    def backward(self, g):
+        return np.triu(g, self.k) if self.upper else np.tril(g, self.k)
+
+
+def tril(input, diagonal=0):
+    return Tril.apply(input, k=diagonal, upper=False)
+
+
+def triu(input, diagonal=0):
+    return Tril.apply(input, k=diagonal, upper=True)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    n = input.ndim
+    d1, d2 = wrap_dim(dim1, n), wrap_dim(dim2, n)
+    rows = np.arange(input.shape[d1])
+    cols = rows + offset
+    ok = (cols >= 0) & (cols < input.shape[d2])
+    rows, cols = rows[ok], cols[ok]
+    moved = movedim(input, (d1, d2), (-2, -1))
+    return getitem(moved, (Ellipsis, Tensor._make(rows), Tensor._make(cols)))

@@ -1,0 +1,470 @@
+"""Reductions: sum, mean, prod, var/std, max/min, amax/amin, logsumexp, norm.
+
+The backward of a reduction broadcasts the upstream gradient back over the reduced axes.
+"""
+import builtins
+import collections
+
+import numpy as np
+
+from .. import _dtype
+from .._tensor import Tensor
+from ..autograd.function import Op
+from ._util import normalize_dims, wrap_dim
+
+__all__ = ["sum", "mean", "prod", "var", "std", "var_mean", "std_mean", "max", "min", "amax",
+           "amin", "logsumexp", "norm", "argmax", "argmin", "all", "any", "cumsum",
+           "count_nonzero", "aminmax", "nansum", "median", "mode"]
+
+# torch.return_types.max / min / ...: named (values, indices) pairs
+max_result = collections.namedtuple("max", ["values", "indices"])
+min_result = collections.namedtuple("min", ["values", "indices"])
+median_result = collections.namedtuple("median", ["values", "indices"])
+mode_result = collections.namedtuple("mode", ["values", "indices"])
+aminmax_result = collections.namedtuple("aminmax", ["min", "max"])
+
+
+def _expand_back(g, shape, axes, keepdim):
+    """Broadcast a reduced gradient back to ``shape``."""
+    if not keepdim and axes:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Sum(Op):
+    """y = sum_i x_i over axes; dy/dx_i = 1."""
+    _saves = ()
+
+    def name(self):
+        return "SumBackward1" if self.axes is not None and len(self.axes) != self.ndim \
+            else "SumBackward0"
+
+    def forward(self, x, axes, keepdim, dtype):
+        self.shape, self.axes, self.keepdim, self.ndim = x.shape, axes, keepdim, x.ndim
+        return np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=dtype))
+
+    def backward(self, g):
+        return _expand_back(g, self.shape, self.axes, self.keepdim)
+
+
+class Mean(Op):
+    """y = (1/n) sum_i x_i; dy/dx_i = 1/n."""
+    _saves = ()
+
+    def name(self):
+        return "MeanBackward1" if len(self.axes) != self.ndim else "MeanBackward0"
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim, self.ndim = x.shape, axes, keepdim, x.ndim
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        self.n = n
+        return np.asarray(x.mean(axis=axes, keepdims=keepdim))
+
+    def backward(self, g):
+        return _expand_back(g / self.n if self.n else g, self.shape, self.axes, self.keepdim)
+
+
+def _sum_dtype(x, dtype):
+    if dtype is not None:
+        return _dtype.to_dtype(dtype).np
+    if x._data.dtype.kind in "biu":
+        return np.int64
+    return None
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    axes = normalize_dims(dim, input.ndim) if dim is not None else None
+    dt = _sum_dtype(input, dtype)
+    if dt is not None and not input.dtype.is_floating_point:
+        return Tensor._make(np.asarray(input._data.sum(axis=axes, keepdims=keepdim, dtype=dt)))
+    x = input if dt is None else input.to(_dtype.from_numpy_dtype(np.dtype(dt)))
+    if axes is not None and len(axes) == 0:
+        axes = None
+    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=None)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    from .elementwise import where
+    from .comparison import isnan
+    return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
+                           "floating point or complex dtype. Got: "
+                           f"{_SHORT.get(input.dtype.name, input.dtype.name)}")
+    axes = normalize_dims(dim, input.ndim)
+    return Mean.apply(input, axes=axes, keepdim=keepdim)
+
+
+_SHORT = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+          "bool": "Bool"}
+
+
+class Prod(Op):
+    """y = prod_i x_i; dy/dx_i = prod_{j != i} x_j (computed without dividing by zero)."""
+
+    def name(self):
+        return "ProdBackward1" if self.axis is not None else "ProdBackward0"
+
+    def forward(self, x, axis, keepdim):
+        self.x, self.axis, self.keepdim = x, axis, keepdim
+        return np.asarray(x.prod(axis=axis, keepdims=keepdim))
+
+    def backward(self, g):
+        x, axis = self.x, self.axis
+        if axis is None:
+            flat = x.reshape(-1)
+            g = np.broadcast_to(g.reshape(()), ())
+            return (g * _prod_others(flat, 0)).reshape(x.shape)
+        if not self.keepdim:
+            g = np.expand_dims(g, axis)
+        return g * _prod_others(x, axis)
+
+
+def _prod_others(x, axis):
+    """prod over ``axis`` of every element except the one at each position (exclusive)."""
+    n = x.shape[axis]
+    ones = np.ones_like(np.take(x, [0], axis=axis))
+    left = np.cumprod(np.concatenate([ones, np.take(x, range(n - 1), axis=axis)], axis=axis),
+                      axis=axis) if n > 1 else ones
+    right = np.flip(np.cumprod(np.concatenate(
+        [ones, np.flip(np.take(x, range(1, n), axis=axis), axis=axis)], axis=axis), axis=axis),
+        axis=axis) if n > 1 else ones
+    return left * right
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        return Tensor._make(np.asarray(input._data.prod(
+            axis=None if dim is None else wrap_dim(dim, input.ndim), keepdims=keepdim,
+            dtype=np.int64)))
+    axis = None if dim is None else wrap_dim(dim, input.ndim)
+    return Prod.apply(input, axis=axis, keepdim=keepdim)
+
+
+class Var(Op):
+    """y = sum (x - mean)^2 / (n - correction); dy/dx = 2 (x - mean) / (n - correction)."""
+
+    def forward(self, x, axes, correction, keepdim):
+        self.x, self.axes, self.keepdim = x, axes, keepdim
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        self.denom = builtins.max(n - correction, 0)
+        mu = x.mean(axis=axes, keepdims=True)
+        self.centered = x - mu
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray((self.centered * self.centered).sum(axis=axes, keepdims=keepdim)
+                              / x.dtype.type(self.denom))
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = np.expand_dims(g, self.axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * self.centered * (2 / self.x.dtype.type(self.denom))
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def _var_args(dim, unbiased, keepdim, correction):
+    # torch.var(input, unbiased) / var(input, dim, unbiased, keepdim) / var(..., correction=)
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    return dim, _correction(unbiased, correction), keepdim
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    dim, corr, keepdim = _var_args(dim, unbiased, keepdim, correction)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    return Var.apply(input, axes=normalize_dims(dim, input.ndim), correction=corr,
+                     keepdim=keepdim)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    from .elementwise import sqrt
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    d, corr, keepdim = _var_args(dim, unbiased, keepdim, correction)
+    return var(input, d, keepdim=keepdim, correction=corr), mean(input, d, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    d, corr, keepdim = _var_args(dim, unbiased, keepdim, correction)
+    return std(input, d, keepdim=keepdim, correction=corr), mean(input, d, keepdim)
+
+
+class MaxAll(Op):
+    """y = max(x) over everything; the gradient is spread evenly over the tied maxima (torch)."""
+
+    def name(self):
+        return "MaxBackward1" if self.is_max else "MinBackward1"
+
+    def forward(self, x, is_max):
+        self.x, self.is_max = x, is_max
+        self.y = x.max() if is_max else x.min()
+        return np.asarray(self.y)
+
+    def backward(self, g):
+        mask = self.x == self.y
+        return mask * (g / mask.sum())
+
+
+class AmaxAmin(Op):
+    """y = amax(x, dims); the gradient is spread evenly over ties, as torch's amax/amin."""
+
+    def name(self):
+        return "AmaxBackward0" if self.is_max else "AminBackward0"
+
+    def forward(self, x, axes, keepdim, is_max):
+        self.x, self.axes, self.keepdim, self.is_max = x, axes, keepdim, is_max
+        y = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
+        self.y = y
+        return np.asarray(y if keepdim else y.squeeze(axis=axes))
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = np.expand_dims(g, self.axes)
+        mask = self.x == self.y
+        return mask * (g / mask.sum(axis=self.axes, keepdims=True))
+
+
+class MaxDim(Op):
+    """values = max(x, dim); the gradient goes only to the returned index."""
+
+    def name(self):
+        return "MaxBackward0" if self.is_max else "MinBackward0"
+
+    def forward(self, x, axis, keepdim, is_max):
+        idx = np.argmax(x, axis=axis) if is_max else np.argmin(x, axis=axis)
+        # NaN propagates as torch: argmax of a slice with NaN points at the NaN
+        idx = np.expand_dims(idx, axis)
+        self.shape, self.axis, self.keepdim, self.is_max = x.shape, axis, keepdim, is_max
+        self.idx = idx
+        vals = np.take_along_axis(x, idx, axis=axis)
+        if not keepdim:
+            vals = vals.squeeze(axis)
+        return vals
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = np.expand_dims(g, self.axis)
+        out = np.zeros(self.shape, dtype=g.dtype)
+        np.put_along_axis(out, self.idx, g, axis=self.axis)
+        return out
+
+
+def _max_min(input, dim, keepdim, other, is_max, name):
+    if isinstance(dim, Tensor) or other is not None:
+        from .elementwise import maximum, minimum
+        o = other if other is not None else dim
+        return maximum(input, o) if is_max else minimum(input, o)
+    if dim is None:
+        if input.numel() == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                               "input.numel() == 0. Specify the reduction dim with the 'dim' "
+                               "argument.")
+        return MaxAll.apply(input, is_max=is_max)
+    axis = wrap_dim(dim, input.ndim)
+    if input.ndim == 0:
+        vals = input.clone()
+        return (max_result if is_max else min_result)(vals, Tensor._make(np.asarray(0)))
+    if input.shape[axis] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size.")
+    vals = MaxDim.apply(input, axis=axis, keepdim=keepdim, is_max=is_max)
+    raw = input._data
+    idx = np.argmax(raw, axis=axis) if is_max else np.argmin(raw, axis=axis)
+    if keepdim:
+        idx = np.expand_dims(idx, axis)
+    return (max_result if is_max else min_result)(vals, Tensor._make(idx.astype(np.int64)))
+
+
+def max(input, dim=None, keepdim=False, *, other=None):
+    return _max_min(input, dim, keepdim, other, True, "max")
+
+
+def min(input, dim=None, keepdim=False, *, other=None):
+    return _max_min(input, dim, keepdim, other, False, "min")
+
+
+def amax(input, dim=(), keepdim=False):
+    return AmaxAmin.apply(input, axes=normalize_dims(dim, input.ndim), keepdim=keepdim,
+                          is_max=True)
+
+
+def amin(input, dim=(), keepdim=False):
+    return AmaxAmin.apply(input, axes=normalize_dims(dim, input.ndim), keepdim=keepdim,
+                          is_max=False)
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    d = () if dim is None else dim
+    return aminmax_result(amin(input, d, keepdim), amax(input, d, keepdim))
+
+
+class Logsumexp(Op):
+    """y = log sum_i e^{x_i} (shifted by the max for stability); dy/dx_i = softmax(x)_i."""
+
+    def forward(self, x, axes, keepdim):
+        m = x.max(axis=axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        e = np.exp(x - m)
+        s = e.sum(axis=axes, keepdims=True)
+        y = np.log(s) + m
+        self.x, self.y, self.axes, self.keepdim = x, y, axes, keepdim
+        return np.asarray(y if keepdim else y.squeeze(axis=axes))
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = np.expand_dims(g, self.axes)
+        return g * np.exp(self.x - self.y)
+
+
+def logsumexp(input, dim, keepdim=False):
+    if not input.dtype.is_floating_point:
+        input = input.float()
+    return Logsumexp.apply(input, axes=normalize_dims(dim, input.ndim), keepdim=keepdim)
+
+
+class Norm2(Op):
+    """y = sqrt(sum x^2); dy/dx = x / y (0 where y == 0)."""
+    _torch_name = "LinalgVectorNormBackward0"
+
+    def forward(self, x, axes, keepdim):
+        y = np.sqrt((x * x).sum(axis=axes, keepdims=True))
+        self.x, self.y, self.axes, self.keepdim = x, y, axes, keepdim
+        return np.asarray(y if keepdim else y.squeeze(axis=axes))
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = np.expand_dims(g, self.axes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.y == 0, 0, g * self.x / self.y)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
+    from .elementwise import abs as _abs, pow as _pow
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {_SHORT.get(input.dtype.name, input.dtype.name)}")
+    axes = normalize_dims(dim, input.ndim)
+    if p in ("fro", 2, 2.0, None):
+        return Norm2.apply(input, axes=axes, keepdim=keepdim)
+    if p in (float("inf"), "inf"):
+        return amax(_abs(input), axes, keepdim)
+    if p in (float("-inf"), "-inf"):
+        return amin(_abs(input), axes, keepdim)
+    if p == 0:
+        return sum((input != 0).to(input.dtype), axes, keepdim)
+    if p == 1:
+        return sum(_abs(input), axes, keepdim)
+    if isinstance(p, str):
+        raise RuntimeError(f"norm: unsupported norm type {p!r}")
+    return _pow(sum(_pow(_abs(input), p), axes, keepdim), 1.0 / p)
+
+
+# -- non-differentiable reductions --------------------------------------------------------
+
+def argmax(input, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._make(np.asarray(np.argmax(input._data), dtype=np.int64))
+    axis = wrap_dim(dim, input.ndim)
+    r = np.argmax(input._data, axis=axis)
+    return Tensor._make(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
+
+
+def argmin(input, dim=None, keepdim=False):
+    if dim is None:
+        return Tensor._make(np.asarray(np.argmin(input._data), dtype=np.int64))
+    axis = wrap_dim(dim, input.ndim)
+    r = np.argmin(input._data, axis=axis)
+    return Tensor._make(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
+
+
+def all(input, dim=None, keepdim=False):
+    axes = None if dim is None else normalize_dims(dim, input.ndim)
+    return Tensor._make(np.asarray(np.all(input._data, axis=axes, keepdims=keepdim)))
+
+
+def any(input, dim=None, keepdim=False):
+    axes = None if dim is None else normalize_dims(dim, input.ndim)
+    return Tensor._make(np.asarray(np.any(input._data, axis=axes, keepdims=keepdim)))
+
+
+def count_nonzero(input, dim=None):
+    axes = None if dim is None else normalize_dims(dim, input.ndim)
+    return Tensor._make(np.asarray(np.count_nonzero(input._data, axis=axes), dtype=np.int64))
+
+
+class Cumsum(Op):
+    """y_i = sum_{j<=i} x_j; dx_j = sum_{i>=j} g_i (a reversed cumsum)."""
+    _saves = ()
+
+    def forward(self, x, axis):
+        self.axis = axis
+        return np.cumsum(x, axis=axis)
+
+    def backward(self, g):
+        a = self.axis
+        return np.flip(np.cumsum(np.flip(g, a), axis=a), a)
+
+
+def cumsum(input, dim, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        return Tensor._make(np.cumsum(input._data, axis=wrap_dim(dim, input.ndim), dtype=np.int64))
+    return Cumsum.apply(input, axis=wrap_dim(dim, input.ndim))
+
+
+def median(input, dim=None, keepdim=False):
+    if dim is None:
+        flat = np.sort(input._data.reshape(-1))
+        return Tensor._make(np.asarray(flat[(flat.size - 1) // 2]))
+    axis = wrap_dim(dim, input.ndim)
+    order = np.argsort(input._data, axis=axis, kind="stable")
+    k = (input.shape[axis] - 1) // 2
+    idx = np.take(order, [k], axis=axis)
+    from .movement import gather
+    vals = gather(input, axis, Tensor._make(idx.astype(np.int64)))
+    if not keepdim:
+        vals = vals.squeeze(axis)
+        idx = idx.squeeze(axis)
+    return median_result(vals, Tensor._make(idx.astype(np.int64)))
+
+
+def mode(input, dim=-1, keepdim=False):
+    axis = wrap_dim(dim, input.ndim)
+    moved = np.moveaxis(input._data, axis, -1)
+    flat = moved.reshape(-1, moved.shape[-1])
+    vals = np.empty(flat.shape[0], dtype=flat.dtype)
+    idxs = np.empty(flat.shape[0], dtype=np.int64)
+    for i, row in enumerate(flat):
+        u, c = np.unique(row, return_counts=True)
+        v = u[np.argmax(c)]
+        vals[i] = v
+        idxs[i] = np.nonzero(row == v)[0][-1]
+    vals = vals.reshape(moved.shape[:-1])
+    idxs = idxs.reshape(moved.shape[:-1])
+    if keepdim:
+        vals, idxs = np.expand_dims(vals, axis), np.expand_dims(idxs, axis)
+    return mode_result(Tensor._make(vals), Tensor._make(idxs))

@@ -1,0 +1,161 @@
+"""The parity harness: run one torch-written lambda against torch and against dlbasic.
+
+    check(lambda x, y: torch.maximum(x, y) * 2, shapes=[(3, 4), (4,)])
+
+The lambda's global ``torch`` (and ``F``, ``nn`` when present) is rebound to dlbasic for the
+second run.  Inputs are seeded, identical, and (by default) require grad; forward values,
+shapes and dtypes must agree, and so must the gradients of ``out.sum()`` with respect to every
+input.  ``check_raises`` asserts both libraries raise the same exception type.
+"""
+import types
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import dlbasic                                      # noqa: E402
+
+FWD_ATOL, FWD_RTOL = 1e-6, 1e-3
+GRAD_ATOL, GRAD_RTOL = 1e-4, 1e-3
+
+
+def rebind(fn):
+    """A copy of ``fn`` whose globals name dlbasic where they named torch."""
+    import dlbasic.nn as dnn
+    import dlbasic.nn.functional as dF
+    g = dict(fn.__globals__)
+    g["torch"] = dlbasic
+    if "F" in g:
+        g["F"] = dF
+    if "nn" in g:
+        g["nn"] = dnn
+    new = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    return new
+
+
+def make_inputs(shapes, dtype="float32", seed=0, low=None, high=None):
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for s in shapes:
+        if isinstance(s, np.ndarray):
+            arrays.append(s)
+            continue
+        a = rng.standard_normal(s)
+        if low is not None or high is not None:
+            a = rng.uniform(low if low is not None else -1, high if high is not None else 1, s)
+        arrays.append(a.astype(dtype))
+    return arrays
+
+
+def _to_np(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().numpy()
+    if isinstance(x, dlbasic.Tensor):
+        return x.detach().numpy()
+    return np.asarray(x)
+
+
+def _flatten(out):
+    if isinstance(out, (tuple, list)):
+        res = []
+        for o in out:
+            res.extend(_flatten(o))
+        return res
+    return [out]
+
+
+def assert_close(a, b, atol, rtol, what="value"):
+    a, b = _to_np(a), _to_np(b)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} (dlbasic) != {b.shape} (torch)"
+    if a.dtype.kind == "b" or b.dtype.kind == "b" or a.dtype.kind in "iu":
+        np.testing.assert_array_equal(a, b, err_msg=what)
+    else:
+        np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, err_msg=what, equal_nan=True)
+
+
+def check(fn, shapes=None, inputs=None, requires_grad=True, dtype="float32", grad=True,
+          atol=FWD_ATOL, rtol=FWD_RTOL, grad_atol=GRAD_ATOL, grad_rtol=GRAD_RTOL,
+          low=None, high=None, transform=None, seed=0):
+    """Compare ``fn`` (torch-written) on torch and on dlbasic; return both outputs.
+
+    ``inputs``: NumPy arrays (or numbers) used as they are; ``shapes``: random inputs.
+    ``requires_grad``: True, False, or a list per input.  ``transform``: a torch-written
+    function applied to each input tensor before ``fn`` (e.g. ``lambda t: t.t()`` for
+    non-contiguous inputs); the gradient is taken with respect to the untransformed leaf.
+    """
+    arrays = inputs if inputs is not None else make_inputs(shapes, dtype, seed, low, high)
+    rg = requires_grad if isinstance(requires_grad, (list, tuple)) else \
+        [requires_grad] * len(arrays)
+    t_in, d_in = [], []
+    for a, r in zip(arrays, rg):
+        if isinstance(a, np.ndarray):
+            r = r and a.dtype.kind == "f"
+            t_in.append(torch.tensor(a, requires_grad=r))
+            d_in.append(dlbasic.tensor(a, requires_grad=r))
+        else:
+            t_in.append(a)
+            d_in.append(a)
+    dfn = rebind(fn)
+    if transform is not None:
+        dtransform = rebind(transform)
+        t_args = [transform(t) if isinstance(t, torch.Tensor) else t for t in t_in]
+        d_args = [dtransform(t) if isinstance(t, dlbasic.Tensor) else t for t in d_in]
+    else:
+        t_args, d_args = t_in, d_in
+    t_out = fn(*t_args)
+    d_out = dfn(*d_args)
+    t_flat, d_flat = _flatten(t_out), _flatten(d_out)
+    assert len(t_flat) == len(d_flat), f"{len(d_flat)} outputs (dlbasic) != {len(t_flat)} (torch)"
+    for i, (t, d) in enumerate(zip(t_flat, d_flat)):
+        if isinstance(t, torch.Tensor):
+            assert isinstance(d, dlbasic.Tensor), f"output {i}: expected a Tensor, got {type(d)}"
+            assert str(t.dtype).split(".")[-1] == d.dtype.name, \
+                f"output {i}: dtype {d.dtype.name} (dlbasic) != {t.dtype} (torch)"
+        assert_close(d, t, atol, rtol, f"output {i}")
+    if not grad:
+        return t_out, d_out
+    t_loss = [t.sum() for t in t_flat if isinstance(t, torch.Tensor) and t.requires_grad]
+    d_loss = [d.sum() for d in d_flat if isinstance(d, dlbasic.Tensor) and d.requires_grad]
+    assert len(t_loss) == len(d_loss), "requires_grad differs between outputs"
+    if t_loss:
+        sum(t_loss).backward()
+        sum(d_loss).backward()
+        for i, (t, d) in enumerate(zip(t_in, d_in)):
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                if t.grad is None:
+                    assert d.grad is None or not np.any(d.grad.numpy()), f"grad of input {i}"
+                    continue
+                assert d.grad is not None, f"input {i}: dlbasic gave no gradient"
+                assert_close(d.grad, t.grad, grad_atol, grad_rtol, f"grad of input {i}")
+    return t_out, d_out
+
+
+def check_raises(fn, shapes=None, inputs=None, dtype="float32"):
+    """Both libraries raise, and with the same exception type."""
+    arrays = inputs if inputs is not None else make_inputs(shapes, dtype)
+    t_in = [torch.tensor(a) if isinstance(a, np.ndarray) else a for a in arrays]
+    d_in = [dlbasic.tensor(a) if isinstance(a, np.ndarray) else a for a in arrays]
+    with pytest.raises(Exception) as t_exc:
+        fn(*t_in)
+    with pytest.raises(Exception) as d_exc:
+        rebind(fn)(*d_in)
+    t_type = t_exc.type
+    # torch raises subclasses of the builtin types (torch.AcceleratorError etc.); compare
+    # against the builtin the torch type derives from
+    base = next(c for c in t_type.__mro__ if c.__module__ == "builtins")
+    assert issubclass(d_exc.type, base), \
+        f"dlbasic raised {d_exc.type.__name__}({d_exc.value}), torch raised " \
+        f"{t_type.__name__}({t_exc.value})"
+    return t_exc.value, d_exc.value
+
+
+def to_torch_state(module):
+    """A dlbasic module's state_dict as torch tensors."""
+    return {k: torch.tensor(v.numpy()) for k, v in module.state_dict().items()}
+
+
+def to_dlbasic_state(torch_module):
+    """A torch module's state_dict converted to NumPy arrays -> dlbasic tensors."""
+    return {k: dlbasic.tensor(v.detach().numpy()) for k, v in torch_module.state_dict().items()}
