@@ -5,3 +5,4 @@ from .loss import *                                                  # noqa: F40
 from .conv import *                                                  # noqa: F401,F403
 from .pooling import *                                               # noqa: F401,F403
 from .normalization import *                                         # noqa: F401,F403
+from .batchnorm import *                                             # noqa: F401,F403
