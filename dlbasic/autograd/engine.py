@@ -59,6 +59,7 @@ def _accumulate_leaf(t, g, captured):
 
 def _execute(roots, retain_graph, captured=None, captured_nodes=None):
     """Run backward from ``roots``: a list of (target, output_nr, gradient array)."""
+    # 1. dependencies: how many edges point at each node reachable from the roots
     deps = {}
     stack = []
     for target, _, _ in roots:
@@ -66,17 +67,16 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
             deps[target] = 0
             stack.append(target)
     while stack:
-        node = stack.pop()
-        for e in node._edges:
+        for e in stack.pop()._edges:
             if e is not None:
                 child = e[0]
-                if isinstance(child, Node):
-                    if child in deps:
-                        deps[child] += 1
-                    else:
-                        deps[child] = 1
-                        stack.append(child)
+                if child in deps:
+                    deps[child] += 1
+                elif isinstance(child, Node):
+                    deps[child] = 1
+                    stack.append(child)
 
+    # 2. gradients flow from the roots; a node runs once all its inputs have arrived
     buffers = {}
     for target, nr, g in roots:
         if isinstance(target, Node):
@@ -107,22 +107,24 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                     continue
                 child, nr = e
                 if g is not None:
-                    shape, dtype = meta
-                    if g.shape != shape:
-                        g = sum_to_shape(g, shape)
-                    if g.dtype != dtype:
-                        g = g.astype(dtype)
-                if isinstance(child, Node):
+                    # local gradient x upstream gradient arrives here; undo broadcasting
+                    if g.shape != meta[0]:
+                        g = sum_to_shape(g, meta[0])
+                    if g.dtype != meta[1]:
+                        g = g.astype(meta[1])
+                n = deps.get(child)
+                if n is None:                         # a leaf tensor
                     if g is not None:
-                        buf = buffers.get(child)
-                        if buf is None:
-                            buf = buffers[child] = [None] * child._n_out
-                        buf[nr] = g if buf[nr] is None else buf[nr] + g
-                    deps[child] -= 1
-                    if deps[child] == 0:
-                        ready.append(child)
-                elif g is not None:
-                    _accumulate_leaf(child, g, captured)
+                        _accumulate_leaf(child, g, captured)
+                    continue
+                if g is not None:
+                    buf = buffers.get(child)
+                    if buf is None:
+                        buf = buffers[child] = [None] * child._n_out
+                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                if n == 1:
+                    ready.append(child)
+                deps[child] = n - 1
 
 
 def _pre_node(node, grads):

@@ -60,19 +60,21 @@ class Node:
 
     # -- used by the engine -------------------------------------------------------------
     def _check_versions(self):
-        for box, version, shape, dtype in self._saved_versions:
+        for box, version, arr in self._saved_versions:
             if box[0] != version:
-                raise _version_error(self.name(), shape, dtype, version, box[0])
+                raise _version_error(self.name(), arr.shape, arr.dtype, version, box[0])
 
     def _release(self):
         """Free the arrays saved for backward (called after backward unless retain_graph)."""
         d = self.__dict__
-        arrays = [k for k, v in d.items() if isinstance(v, np.ndarray) or (
-            type(v) in (tuple, list) and v and isinstance(v[0], np.ndarray))]
-        if arrays:
-            for k in arrays:
-                del d[k]
-            self._freed = True
+        if d:
+            arrays = [k for k, v in d.items() if type(v) is np.ndarray or (
+                type(v) in (tuple, list) and v and type(v[0]) is np.ndarray)]
+            if arrays:
+                for k in arrays:
+                    del d[k]
+                self._freed = True
+        self._saved_versions = ()
 
 
 class AccumulateGrad:
@@ -91,6 +93,7 @@ class AccumulateGrad:
 # Callbacks ``fn(op_class, inputs, params, outputs)`` run after every primitive's forward while
 # non-empty; the profiler uses this to count FLOPs per primitive op.  Empty in normal use.
 _observers = []
+_NO_GRAD = [(False,) * n for n in range(8)]
 
 
 def _notify(cls, inputs, params, outputs):
@@ -127,41 +130,43 @@ class Op(Node):
     def apply(cls, *inputs, **params):
         """Run the forward on the inputs' arrays; record the node when a gradient is needed."""
         node = cls.__new__(cls)
+        arrays = [t._data for t in inputs]
         record = False
         if _state.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             record = True in needs
         if not record:
-            node.needs_input_grad = (False,) * len(inputs)
-            out = node.forward(*[t._data for t in inputs], **params)
-            result = _Tensor._make(out)
-            if cls._is_view:
-                b0 = inputs[0]
-                result._vbox = b0._vbox
-                result._base = b0 if b0._base is None else b0._base
-            if _observers:
-                _notify(cls, inputs, params, (result,))
-            return result
-        node.needs_input_grad = needs
-        out = node.forward(*[t._data for t in inputs], **params)
-        node._edges = tuple([_edge(t) if r else None for t, r in zip(inputs, needs)])
-        node._in_meta = tuple([(t._data.shape, t._data.dtype) for t in inputs])
-        node._hooks = node._retain = None
-        node._freed = False
-        node._n_out = 1
-        result = _Tensor._make(out, True, node)
-        saves = cls._saves
-        if saves is None:
-            saved = [(t._vbox, t._vbox[0], t._data.shape, t.dtype) for t in inputs]
+            node.needs_input_grad = _NO_GRAD[len(inputs)] if len(inputs) < 8 else \
+                (False,) * len(inputs)
+            result = _Tensor._make(node.forward(*arrays, **params))
         else:
-            saved = [(inputs[i]._vbox, inputs[i]._vbox[0], inputs[i]._data.shape, inputs[i].dtype)
-                     for i in saves]
-        if cls._saves_output:
-            saved.append((result._vbox, 0, out.shape, result.dtype))
-        node._saved_versions = saved
+            node.needs_input_grad = needs
+            out = node.forward(*arrays, **params)
+            edges = []
+            for t, r in zip(inputs, needs):
+                if r:
+                    fn = t.grad_fn
+                    edges.append((fn, t._output_nr) if fn is not None else (t, 0))
+                else:
+                    edges.append(None)
+            node._edges = edges
+            node._in_meta = [(a.shape, a.dtype) for a in arrays]
+            node._hooks = node._retain = None
+            node._freed = False
+            node._n_out = 1
+            result = _Tensor._make(out, True, node)
+            saves = cls._saves
+            # (version box, version now, array) of every buffer backward will read
+            if saves is None:
+                saved = [(t._vbox, t._vbox[0], a) for t, a in zip(inputs, arrays)]
+            else:
+                saved = [(inputs[i]._vbox, inputs[i]._vbox[0], arrays[i]) for i in saves]
+            if cls._saves_output:
+                saved.append((result._vbox, 0, out))
+            node._saved_versions = saved
         if cls._is_view:
-            result._vbox = inputs[0]._vbox
             b0 = inputs[0]
+            result._vbox = b0._vbox
             result._base = b0 if b0._base is None else b0._base
         if _observers:
             _notify(cls, inputs, params, (result,))
@@ -170,8 +175,9 @@ class Op(Node):
     def _run_backward(self, grads):
         if self._freed:
             raise RuntimeError(_FREED_MSG)
-        if self._saved_versions:
-            self._check_versions()
+        for box, version, arr in self._saved_versions:
+            if box[0] != version:
+                raise _version_error(self.name(), arr.shape, arr.dtype, version, box[0])
         g = grads[0]
         if g is None:
             return (None,) * len(self._edges)
@@ -252,7 +258,7 @@ class FunctionCtx(Node):
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
-        self._saved_versions = [(t._vbox, t._vbox[0], t.shape, t.dtype)
+        self._saved_versions = [(t._vbox, t._vbox[0], t._data)
                                 for t in tensors if t is not None]
 
     @property
@@ -275,6 +281,7 @@ class FunctionCtx(Node):
         if self._saved is not None:
             self._saved = None
             self._freed = True
+        self._saved_versions = ()
 
     def _run_backward(self, grads):
         if self._freed:

@@ -402,9 +402,8 @@ class Sigmoid(Op):
     _saves_output = True
 
     def forward(self, x):
-        # e^-|x| never overflows; pick the algebraically equal form for each sign
-        z = np.exp(-np.abs(x))
-        self.y = np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+        # 1/(1+e^-x) = exp(-log(1 + e^-x)); logaddexp never overflows, so +-1000 is exact
+        self.y = np.exp(-np.logaddexp(0, -x))
         return self.y
 
     def backward(self, g):
