@@ -19,11 +19,17 @@ _FREED_MSG = (
     "calling backward.")
 
 
+_KIND = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+         "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+         "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+
+
 def _version_error(name, shape, dtype, saved, now):
     shape_txt = ", ".join(str(s) for s in shape)
+    kind = "dlbasic." + _KIND.get(str(dtype), str(dtype))
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: [{dtype} [{shape_txt}]], which is an input or output of {name}, is at "
+        f"operation: [{kind} [{shape_txt}]], which is an input or output of {name}, is at "
         f"version {now}; expected version {saved} instead. Hint: clone the tensor before "
         "modifying it in place, or use an out-of-place operation.")
 

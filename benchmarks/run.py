@@ -1,0 +1,318 @@
+"""The benchmark suite: dlbasic against PyTorch (CPU, same thread count), side by side.
+
+    python -m benchmarks.run [--quick] [--only W1,W3]
+
+Each workload is built twice from the same code (``lib`` is ``dlbasic`` or ``torch``) with the
+same shapes, data and initial weights, and timed interleaved (A B A B ...).  We report medians,
+min/max and the ratio dlbasic / PyTorch, and write ``benchmarks/results/latest.json`` and
+``latest.md`` (the table the README shows).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+def _libs():
+    import torch
+    import dlbasic
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
+    return dlbasic, torch
+
+
+def copy_weights(src_torch, dst_dl):
+    import dlbasic
+    state = {k: dlbasic.tensor(v.detach().numpy()) for k, v in src_torch.state_dict().items()}
+    dst_dl.load_state_dict(state, strict=True)
+
+
+# -- models written once, against the torch API -----------------------------------------
+
+def mlp(lib):
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def resnet18_cifar(lib, num_classes=10):
+    """ResNet-18 for 32x32 inputs: 3x3 stem, no max-pool, 4 stages of 2 BasicBlocks."""
+    nn = lib.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU()
+            self.shortcut = nn.Sequential()
+            if stride != 1 or cin != cout:
+                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                              nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + self.shortcut(x))
+
+    layers = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
+        cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)]
+    return nn.Sequential(*layers)
+
+
+# -- timing -----------------------------------------------------------------------------
+
+def interleave(fns, repeats, inner=1):
+    """Time each callable ``repeats`` times, alternating; seconds per call."""
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times[k].append((time.perf_counter() - t) / inner)
+    return times
+
+
+def summarize(name, times, unit="ms", scale=1e3, extra=None):
+    d, t = times["dlbasic"], times["torch"]
+    row = {"workload": name, "unit": unit,
+           "dlbasic_median": statistics.median(d) * scale, "dlbasic_min": min(d) * scale,
+           "dlbasic_max": max(d) * scale,
+           "torch_median": statistics.median(t) * scale, "torch_min": min(t) * scale,
+           "torch_max": max(t) * scale}
+    row["ratio"] = row["dlbasic_median"] / row["torch_median"]
+    if extra:
+        row.update(extra)
+    print(f"{name:<34} dlbasic {row['dlbasic_median']:9.2f} {unit}  torch "
+          f"{row['torch_median']:9.2f} {unit}  ratio {row['ratio']:.2f}", flush=True)
+    return row
+
+
+def train_step_fn(lib, model, x, y, lr=0.01):
+    opt = lib.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    loss_fn = lib.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def w1_mlp(repeats):
+    dl, torch = _libs()
+    torch.manual_seed(0)
+    tm = mlp(torch)
+    dm = mlp(dl)
+    copy_weights(tm, dm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 128)
+    fns = {"dlbasic": train_step_fn(dl, dm, dl.tensor(x), dl.tensor(y)),
+           "torch": train_step_fn(torch, tm, torch.tensor(x), torch.tensor(y))}
+    for f in fns.values():
+        f()
+    return summarize("W1 MLP 784-256-128-10 step b128", interleave(fns, repeats, inner=20))
+
+
+def w2_resnet18(repeats):
+    dl, torch = _libs()
+    torch.manual_seed(0)
+    tm = resnet18_cifar(torch)
+    dm = resnet18_cifar(dl)
+    copy_weights(tm, dm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 32)
+    fns = {"dlbasic": train_step_fn(dl, dm, dl.tensor(x), dl.tensor(y)),
+           "torch": train_step_fn(torch, tm, torch.tensor(x), torch.tensor(y))}
+    for f in fns.values():
+        f()
+    rss = {lib: _peak_rss("w2", lib) for lib in ("dlbasic", "torch")}
+    return summarize("W2 ResNet-18 (CIFAR) step b32", interleave(fns, repeats),
+                     extra={"dlbasic_peak_rss_mib": rss["dlbasic"],
+                            "torch_peak_rss_mib": rss["torch"]})
+
+
+def w3_conv(repeats):
+    dl, torch = _libs()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 64, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32)
+    rows = []
+    for mode in ("forward", "forward+backward"):
+        fns = {}
+        for name, lib in (("dlbasic", dl), ("torch", torch)):
+            xt = lib.tensor(x, requires_grad=(mode != "forward"))
+            wt = lib.tensor(w, requires_grad=True)
+
+            def f(lib=lib, xt=xt, wt=wt, mode=mode):
+                if mode == "forward":
+                    with lib.no_grad():
+                        lib.nn.functional.conv2d(xt, wt, padding=1)
+                else:
+                    lib.nn.functional.conv2d(xt, wt, padding=1).sum().backward()
+            fns[name] = f
+        for f in fns.values():
+            f()
+        rows.append(summarize(f"W3 conv3x3 64->64 32x32 b64 {mode}", interleave(fns, repeats)))
+    return rows
+
+
+def w4_tiny(repeats):
+    dl, torch = _libs()
+
+    def make(lib):
+        x = lib.randn(16, requires_grad=True)
+
+        def run():
+            y = x
+            for _ in range(50):
+                y = ((y * 1.01 + 0.1).tanh() - 0.05).sigmoid()
+            y.sum().backward()
+        return run
+    fns = {"dlbasic": make(dl), "torch": make(torch)}
+    times = interleave(fns, repeats, inner=10)
+    # 201 ops per run, forward + backward
+    return summarize("W4 tiny ops fwd+bwd (per op)",
+                     {k: [t / 201 for t in v] for k, v in times.items()}, unit="us", scale=1e6)
+
+
+def w5_inference(repeats):
+    dl, torch = _libs()
+    rows = []
+    rng = np.random.default_rng(0)
+    from dlbasic import models as dmodels
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "parity"))
+    try:
+        from test_models import torch_resnet18 as tref
+    except Exception:            # the reference builder lives with the parity tests
+        tref = None
+    cases = [("W5 resnet18 eval 1x3x224x224", (1, 3, 224, 224), "imagenet"),
+             ("W5 resnet18-cifar eval 32x3x32x32", (32, 3, 32, 32), "cifar")]
+    for name, shape, kind in cases:
+        x = rng.standard_normal(shape).astype(np.float32)
+        if kind == "imagenet":
+            if tref is None:
+                print(f"{name}: skipped (no torch reference builder)")
+                continue
+            tm = tref()
+            dm = dmodels.resnet18()
+        else:
+            tm = resnet18_cifar(torch)
+            dm = resnet18_cifar(dl)
+        copy_weights(tm, dm)
+        tm.eval()
+        dm.eval()
+        xt, xd = torch.tensor(x), dl.tensor(x)
+
+        def fd():
+            with dl.no_grad():
+                dm(xd)
+
+        def ft():
+            with torch.no_grad():
+                tm(xt)
+        fd()
+        ft()
+        rows.append(summarize(name, interleave({"dlbasic": fd, "torch": ft}, repeats)))
+    return rows
+
+
+def _peak_rss(workload, lib):
+    """Peak resident memory (MiB) of a fresh process running a few steps of ``workload``."""
+    code = (f"import benchmarks.run as b; b._rss_child({workload!r}, {lib!r})")
+    out = subprocess.run([sys.executable, "-c", code], cwd=os.path.join(HERE, ".."),
+                         capture_output=True, text=True, timeout=600)
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return float("nan")
+
+
+def _rss_child(workload, libname):
+    if libname == "torch":
+        import torch as lib
+        torch_threads = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+        lib.set_num_threads(torch_threads)
+    else:
+        import dlbasic as lib
+    lib.manual_seed(0)
+    model = resnet18_cifar(lib)
+    rng = np.random.default_rng(0)
+    x = lib.tensor(rng.standard_normal((32, 3, 32, 32)).astype(np.float32))
+    y = lib.tensor(rng.integers(0, 10, 32))
+    step = train_step_fn(lib, model, x, y)
+    for _ in range(3):
+        step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference}
+
+
+def machine():
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                   if l.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
+           f"NumPy {np.__version__}"
+
+
+def write(rows, path_json, path_md):
+    import torch
+    meta = {"date": datetime.date.today().isoformat(), "machine": machine(),
+            "torch": torch.__version__}
+    os.makedirs(os.path.dirname(path_json), exist_ok=True)
+    with open(path_json, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    lines = [f"Measured {meta['date']} on {meta['machine']}; PyTorch {meta['torch']} CPU, "
+             "same thread count, interleaved runs, medians.", "",
+             "| workload | dlbasic | PyTorch | ratio |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['workload']} | {r['dlbasic_median']:.2f} {r['unit']} | "
+                     f"{r['torch_median']:.2f} {r['unit']} | {r['ratio']:.2f} |")
+        if "dlbasic_peak_rss_mib" in r:
+            lines.append(f"| W2 peak RSS | {r['dlbasic_peak_rss_mib']:.0f} MiB | "
+                         f"{r['torch_peak_rss_mib']:.0f} MiB | "
+                         f"{r['dlbasic_peak_rss_mib'] / r['torch_peak_rss_mib']:.2f} |")
+    with open(path_md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(WORKLOADS))
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--out", default=RESULTS)
+    args = ap.parse_args(argv)
+    rows = []
+    for key in args.only.split(","):
+        r = WORKLOADS[key.strip()](args.repeats)
+        rows.extend(r if isinstance(r, list) else [r])
+    write(rows, os.path.join(args.out, "latest.json"), os.path.join(args.out, "latest.md"))
+
+
+if __name__ == "__main__":
+    main()
