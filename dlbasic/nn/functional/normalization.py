@@ -1,1 +1,70 @@
-__all__ = []
+"""Functional normalisation: layer_norm (a fused kernel), group_norm, normalize."""
+import numbers
+
+from ..._tensor import Tensor
+from ...ops.normalization import NativeLayerNorm
+
+__all__ = ["layer_norm", "group_norm", "normalize"]
+
+
+def _shape_list(shape):
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims, then scale and shift."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (int(normalized_shape),)
+    ns = tuple(int(s) for s in normalized_shape)
+    k = len(ns)
+    if k == 0:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
+                           "containing at least one element, but got normalized_shape = []")
+    shape = tuple(input.shape)
+    if len(shape) < k or shape[len(shape) - k:] != ns:
+        raise RuntimeError(f"Given normalized_shape={_shape_list(ns)}, expected input with "
+                           f"shape [*, {', '.join(str(s) for s in ns)}], but got input of size"
+                           f"{_shape_list(shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != ns:
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but "
+                               f"got {name} of shape {_shape_list(t.shape)} and "
+                               f"normalized_shape = {_shape_list(ns)}")
+    args = [input] + [t for t in (weight, bias) if t is not None]
+    return NativeLayerNorm.apply(*args, n_norm=k, eps=eps,
+                                           affine_w=weight is not None,
+                                           affine_b=bias is not None)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise each of ``num_groups`` channel groups of (N, C, *) over its channels and space."""
+    if input.dim() < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
+                           f"{input.dim()}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups != 0:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {_shape_list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    grouped = input.reshape(n, num_groups, -1)
+    y = NativeLayerNorm.apply(grouped, n_norm=1, eps=eps, affine_w=False,
+                                        affine_b=False).reshape(input.shape)
+    view = (1, c) + (1,) * (input.dim() - 2)
+    if weight is not None:
+        y = y * weight.reshape(view)
+    if bias is not None:
+        y = y + bias.reshape(view)
+    return y
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"normalize(): argument 'input' must be Tensor, not "
+                        f"{type(input).__name__}")
+    denom = input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
+    res = input / denom
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
