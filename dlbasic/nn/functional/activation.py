@@ -1,1 +1,287 @@
-__all__ = []
+"""Activation functions (torch.nn.functional): the notes' sigmoid, ReLU, Leaky ReLU, tanh, ELU
+and their relatives.  Kernels (forward + local gradient) are in ``dlbasic/ops/activation.py``.
+"""
+import warnings
+
+from ... import _dtype
+from ..._tensor import Tensor, _TYPE_SHORT, _wrap_dim
+from ..._random import _rng
+from ...ops import elementwise as E
+from ...ops import activation as A
+
+__all__ = ["sigmoid", "tanh", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu",
+           "rrelu", "rrelu_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "logsigmoid",
+           "softmax", "log_softmax", "softmin", "softplus", "gelu", "silu", "mish", "hardtanh",
+           "hardtanh_", "hardsigmoid", "hardswish", "threshold", "threshold_"]
+
+
+def _check_tensor(input, name):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+
+
+def _float(input, kernel):
+    """The fused kernels are defined for floating point only, as torch's CPU kernels."""
+    _check_tensor(input, kernel)
+    if input._data.dtype.kind != "f":
+        tname = _TYPE_SHORT.get(input._data.dtype.name, input._data.dtype.name)
+        suffix = "" if kernel.endswith(("Impl", "impl")) else "_cpu"
+        raise NotImplementedError(f'"{kernel}{suffix}" not implemented for \'{tname}\'')
+    return input
+
+
+def _maybe_inplace(input, inplace, fn, *args, **kwargs):
+    if inplace:
+        return input._inplace(fn, *args, **kwargs)
+    return fn(input, *args, **kwargs)
+
+
+# -- the notes' five ---------------------------------------------------------------------
+
+def sigmoid(input):
+    """sigmoid(x) = 1/(1+e^-x)."""
+    return E.sigmoid(input)
+
+
+def tanh(input):
+    """tanh(x)."""
+    return E.tanh(input)
+
+
+def relu(input, inplace=False):
+    """ReLU(x) = max(0, x); gradient 0 at the kink x = 0."""
+    _check_tensor(input, "relu")
+    return input.relu_() if inplace else E.relu(input)
+
+
+def relu_(input):
+    return relu(input, inplace=True)
+
+
+def _leaky(input, negative_slope):
+    return A.LeakyRelu.apply(_float(input, "leaky_relu"), negative_slope=negative_slope)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """LeakyReLU(x) = x if x > 0 else negative_slope * x (the notes use max(0.1x, x))."""
+    return _maybe_inplace(input, inplace, _leaky, negative_slope)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def _elu(input, alpha):
+    return A.Elu.apply(_float(input, "elu"), alpha=alpha)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """ELU(x) = x if x > 0 else alpha * (e^x - 1)."""
+    return _maybe_inplace(input, inplace, _elu, alpha)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, inplace=True)
+
+
+# -- relatives ---------------------------------------------------------------------------
+
+def _hardtanh(input, min_val, max_val):
+    _check_tensor(input, "hardtanh")
+    if input.dtype is _dtype.bool_:
+        _float(input, "hardtanh")
+    return A.Hardtanh.apply(input, lo=min_val, hi=max_val)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clip(x, min_val, max_val); gradient 1 strictly inside the interval."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _maybe_inplace(input, inplace, _hardtanh, min_val, max_val)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def relu6(input, inplace=False):
+    """min(max(0, x), 6) = hardtanh(x, 0, 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def prelu(input, weight):
+    """PReLU(x) = x if x > 0 else w_c * x, with w per channel (dim 1) or one shared w."""
+    _float(input, "prelu")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu(): argument 'weight' (position 2) must be Tensor, not "
+                        f"{type(weight).__name__}")
+    n = weight.numel()
+    if n != 1:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if input.ndim == 0:
+            raise RuntimeError("Not allow zero-dim input tensor.")
+        if n != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found "
+                               f"parameter numbers = {n} and channel size = {channels}.")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
+                           f"ndim = {weight.ndim}")
+    if weight.dtype is not input.dtype:
+        weight = weight.to(input.dtype)
+    return A.Prelu.apply(input, weight)
+
+
+def _rrelu(input, lower, upper, training):
+    return A.RreluWithNoise.apply(_float(input, "rrelu_with_noise"), lower=lower, upper=upper,
+                                  training=bool(training), rng=_rng(None))
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU: slope ~ U(lower, upper) per element while training,
+    (lower + upper) / 2 otherwise."""
+    if lower > upper:
+        raise RuntimeError("Lower bound should be less than or equal to the upper bound")
+    return _maybe_inplace(input, inplace, _rrelu, lower, upper, training)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(input):
+    return A.Elu.apply(_float(input, "elu"), alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+
+
+def selu(input, inplace=False):
+    """SELU(x) = scale * ELU(x, alpha) with the self-normalising constants."""
+    return _maybe_inplace(input, inplace, _selu)
+
+
+def selu_(input):
+    return selu(input, inplace=True)
+
+
+def _celu(input, alpha):
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return A.Elu.apply(_float(input, "elu"), alpha=alpha, input_scale=1.0 / alpha,
+                       name="CeluBackward0")
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """CELU(x) = max(0, x) + min(0, alpha * (e^(x/alpha) - 1))."""
+    return _maybe_inplace(input, inplace, _celu, alpha)
+
+
+def celu_(input, alpha=1.0):
+    return celu(input, alpha, inplace=True)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), finite for any x."""
+    return A.LogSigmoid.apply(_float(input, "log_sigmoid"))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta; x itself where beta * x > threshold."""
+    return A.Softplus.apply(_float(input, "softplus"), beta=beta, threshold=threshold)
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x) (Phi the standard normal CDF); approximate='tanh' uses the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return A.Gelu.apply(_float(input, "GeluKernelImpl"), approximate=approximate)
+
+
+def _silu(input):
+    return A.Silu.apply(_float(input, "silu"))
+
+
+def silu(input, inplace=False):
+    """SiLU / swish: x * sigmoid(x)."""
+    return _maybe_inplace(input, inplace, _silu)
+
+
+def _mish(input):
+    return A.Mish.apply(_float(input, "mish"))
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    return _maybe_inplace(input, inplace, _mish)
+
+
+def _hardsigmoid(input):
+    return A.Hardsigmoid.apply(_float(input, "hardsigmoid"))
+
+
+def hardsigmoid(input, inplace=False):
+    """clip(x/6 + 1/2, 0, 1)."""
+    return _maybe_inplace(input, inplace, _hardsigmoid)
+
+
+def _hardswish(input):
+    return A.Hardswish.apply(_float(input, "hardswish"))
+
+
+def hardswish(input, inplace=False):
+    """x * hardsigmoid(x) = x * clip(x + 3, 0, 6) / 6."""
+    return _maybe_inplace(input, inplace, _hardswish)
+
+
+def _threshold(input, threshold, value):
+    return A.Threshold.apply(_float(input, "threshold"), threshold=threshold, value=value)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else value."""
+    return _maybe_inplace(input, inplace, _threshold, threshold, value)
+
+
+def threshold_(input, threshold, value):
+    return _maybe_inplace(input, True, _threshold, threshold, value)
+
+
+# -- softmax family ------------------------------------------------------------------------
+
+def _softmax_dim(name, ndim, stacklevel):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", stacklevel=stacklevel + 1)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_like(op, name, input, dim, stacklevel, dtype, negate=False):
+    _check_tensor(input, name)
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim, stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
+    kernel = "softmax" if op is A.Softmax else "log_softmax"
+    _float(input, f"{kernel}_lastdim_kernel_impl")
+    axis = _wrap_dim(dim, input.ndim)
+    if negate:
+        input = -input
+    if input.ndim == 0:
+        return op.apply(input.reshape(1), dim=0).reshape(())
+    return op.apply(input, dim=axis)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(x)_i = e^(x_i) / sum_j e^(x_j) along ``dim`` (computed as e^(x_i - max))."""
+    return _softmax_like(A.Softmax, "softmax", input, dim, _stacklevel, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(x)) = x - max - log(sum e^(x - max)), stable for any x."""
+    return _softmax_like(A.LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x)."""
+    return _softmax_like(A.Softmax, "softmin", input, dim, _stacklevel, dtype, negate=True)

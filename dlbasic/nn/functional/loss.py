@@ -1,1 +1,306 @@
-__all__ = []
+"""Loss functions (torch.nn.functional), reduction 'none' / 'mean' / 'sum'.
+
+Pointwise losses (L1, MSE, SmoothL1, Huber, BCE, BCE-with-logits) compute a per-element loss and
+reduce it with ordinary ops; NLL and cross entropy reduce inside their fused kernel
+(``dlbasic/ops/loss.py``) because their 'mean' divides by the summed weights of the targets.
+The deprecated ``size_average`` / ``reduce`` arguments are converted as torch converts them.
+"""
+import warnings
+
+import numpy as np
+
+from ..._tensor import Tensor, _TYPE_SHORT
+from ...ops import elementwise as E
+from ...ops import loss as L
+from ...ops._util import promote
+from ...autograd.grad_mode import _state
+from .activation import log_softmax
+
+__all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _legacy_reduction(size_average, reduce, emit_warning=True, stacklevel=3):
+    """torch's conversion of the deprecated (size_average, reduce) pair to a reduction."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        ret = "mean"
+    elif reduce:
+        ret = "sum"
+    else:
+        ret = "none"
+    if emit_warning:
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{ret}' instead.", stacklevel=stacklevel)
+    return ret
+
+
+def _reduction(reduction, size_average=None, reduce=None):
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, stacklevel=4)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean()
+
+
+def _size(shape):
+    return f"torch.Size([{', '.join(str(s) for s in shape)}])"
+
+
+def _check_tensors(name, **tensors):
+    for arg, t in tensors.items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not {type(t).__name__}")
+
+
+def _warn_size(input, target):
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size ({_size(target.shape)}) that is different to the "
+                      f"input size ({_size(input.shape)}). This will likely lead to incorrect "
+                      "results due to broadcasting. Please ensure they have the same size.",
+                      stacklevel=3)
+
+
+def _not_differentiable(fn, arg, t):
+    """torch's fused losses take no gradient for their class/sample weights."""
+    if t is not None and t.requires_grad and _state.enabled:
+        raise RuntimeError(f"The function '{fn}' is not differentiable with respect to argument "
+                           f"'{arg}'. This input cannot have requires_grad True.")
+
+
+def _weighted(loss, weight, input, reduction, mean_by_weight_sum):
+    """The optional elementwise ``weight`` of l1/mse/huber (torch >= 2.6)."""
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * weight
+    if reduction == "mean" and mean_by_weight_sum:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+# -- regression losses ---------------------------------------------------------------------
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """mean |x - y| (L1Loss)."""
+    _check_tensors("l1_loss", input=input, target=target)
+    _warn_size(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    loss = E.abs(E.sub(input, target))
+    if weight is not None:
+        return _weighted(loss, weight, input, reduction, True)
+    return _reduce(loss, reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """mean (x - y)^2 (MSELoss)."""
+    _check_tensors("mse_loss", input=input, target=target)
+    _warn_size(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    d = E.sub(input, target)
+    loss = d * d
+    if weight is not None:
+        return _weighted(loss, weight, input, reduction, True)
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = x - y)."""
+    _check_tensors("smooth_l1_loss", input=input, target=target)
+    _warn_size(input, target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    x, y = promote(input, target, "smooth_l1_loss")
+    return _reduce(L.SmoothL1.apply(x, y, beta=float(beta), scale=1.0), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere; as the notes derive, this
+    is delta * smooth_l1_loss(beta=delta)."""
+    _check_tensors("huber_loss", input=input, target=target)
+    _warn_size(input, target)
+    reduction = _reduction(reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    x, y = promote(input, target, "huber_loss")
+    loss = L.SmoothL1.apply(x, y, beta=float(delta), scale=float(delta))
+    if weight is not None:
+        return _weighted(loss, weight, input, reduction, False)
+    return _reduce(loss, reduction)
+
+
+# -- binary classification -------------------------------------------------------------------
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """-w (y log x + (1 - y) log(1 - x)), each log clamped at -100 as torch."""
+    _check_tensors("binary_cross_entropy", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({_size(target.shape)}) that is different to the "
+                         f"input size ({_size(input.shape)}) is deprecated. Please ensure they "
+                         "have the same size.")
+    x = input._data
+    if x.size and not (((x >= 0) & (x <= 1)).all()):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    _not_differentiable("binary_cross_entropy", "weight", weight)
+    if target.dtype is not input.dtype:
+        target = target.to(input.dtype)
+    loss = L.BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """BCE(sigmoid(x), y) computed from the logits without overflow; ``pos_weight`` scales the
+    positive term: -w (p y log s(x) + (1 - y) log(1 - s(x)))."""
+    _check_tensors("binary_cross_entropy_with_logits", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({_size(target.shape)}) must be the same as input size "
+                         f"({_size(input.shape)})")
+    _not_differentiable("binary_cross_entropy_with_logits", "weight", weight)
+    _not_differentiable("binary_cross_entropy_with_logits", "pos_weight", pos_weight)
+    x, y = promote(input, target, "binary_cross_entropy_with_logits")
+    if pos_weight is not None:
+        pw = pos_weight if pos_weight.dtype is x.dtype else pos_weight.to(x.dtype)
+        try:
+            loss = L.BinaryCrossEntropyWithLogits.apply(x, y, pw)
+        except ValueError:
+            raise RuntimeError(f"The size of pos_weight {list(pos_weight.shape)} does not "
+                               f"broadcast to the input size {list(input.shape)}") from None
+    else:
+        loss = L.BinaryCrossEntropyWithLogits.apply(x, y)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+# -- class-index losses ------------------------------------------------------------------------
+
+def _prepare_indexed(name, input, target, weight, ignore_index):
+    """Validate as torch does; return (M, C) logits, (M,) targets, the unreduced output shape
+    and the weight array."""
+    _check_tensors(name, input=input, target=target)
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    t_batch = target.shape[0] if target.ndim >= 1 else 0
+    if input.ndim != 1 and input.shape[0] != t_batch:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({t_batch}).")
+    if input.ndim <= 2 and target.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if target._data.dtype not in (np.int64, np.uint8):
+        tname = _TYPE_SHORT.get(target._data.dtype.name, target._data.dtype.name)
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {tname}")
+    if not input.dtype.is_floating_point:
+        tname = _TYPE_SHORT.get(input._data.dtype.name, input._data.dtype.name)
+        raise NotImplementedError(f'"nll_loss_out_frame" not implemented for \'{tname}\'')
+    c = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    if input.ndim == 1:
+        if target.ndim == 1 and target.shape[0] != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: "
+                             f"{target.shape[0]}")
+        x2 = input.reshape(1, c)
+        out_shape = ()
+    elif input.ndim == 2:
+        x2 = input
+        out_shape = (input.shape[0],)
+    else:
+        expected = (input.shape[0],) + tuple(input.shape[2:])
+        if tuple(target.shape) != expected:
+            raise RuntimeError(f"Expected target size {list(expected)}, got "
+                               f"{list(target.shape)}")
+        x2 = input.movedim(1, -1).reshape(-1, c)
+        out_shape = expected
+    t = target._data.reshape(-1).astype(np.int64, copy=False)
+    bad = (t != ignore_index) & ((t < 0) | (t >= c))
+    if bad.any():
+        raise IndexError(f"Target {t[bad][0]} is out of bounds.")
+    w = None
+    if weight is not None:
+        _not_differentiable("nll_loss_forward", "weight", weight)
+        if weight.numel() != c:
+            raise RuntimeError(f"weight tensor should be defined either for all {c} classes or "
+                               f"no classes but got weight tensor of shape: "
+                               f"{list(weight.shape)}")
+        w = weight._data.reshape(-1).astype(input._data.dtype, copy=False)
+    return x2, Tensor._make(t), out_shape, w
+
+
+def _unflatten(loss, reduction, out_shape):
+    if reduction == "none" and tuple(loss.shape) != tuple(out_shape):
+        return loss.reshape(out_shape)
+    return loss
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """-w_t * input[t] per sample (input holds log-probabilities); 'mean' divides by the sum of
+    the target weights.  Input (C,), (N, C) or (N, C, d1, ...)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    x2, t, out_shape, w = _prepare_indexed("nll_loss", input, target, weight, ignore_index)
+    loss = L.NllLoss.apply(x2, t, weight=w, ignore_index=ignore_index, reduction=reduction)
+    return _unflatten(loss, reduction, out_shape)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """nll_loss(log_softmax(input, 1), target) in one fused pass (gradient softmax - onehot);
+    also class-probability targets (same shape as input) and label smoothing."""
+    _check_tensors("cross_entropy", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if input.ndim >= 1 and tuple(target.shape) == tuple(input.shape):
+        return _cross_entropy_probs(input, target, weight, ignore_index, reduction,
+                                    label_smoothing)
+    x2, t, out_shape, w = _prepare_indexed("cross_entropy", input, target, weight, ignore_index)
+    loss = L.CrossEntropy.apply(x2, t, weight=w, ignore_index=ignore_index, reduction=reduction,
+                                label_smoothing=float(label_smoothing))
+    return _unflatten(loss, reduction, out_shape)
+
+
+def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_smoothing):
+    """-sum_c w_c y_c log softmax(x)_c per sample; 'mean' divides by the number of samples."""
+    if not target.dtype.is_floating_point:
+        raise RuntimeError(f"Expected floating point type for target with class probabilities, "
+                           f"got {_TYPE_SHORT.get(target._data.dtype.name)}")
+    if ignore_index != -100:
+        raise RuntimeError("ignore_index is not supported for floating point target")
+    class_dim = 0 if input.ndim == 1 else 1
+    c = input.shape[class_dim]
+    logp = log_softmax(input, class_dim)
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    prod = logp * target
+    if weight is not None:
+        if weight.numel() != c:
+            raise RuntimeError(f"weight tensor should be defined either for all {c} classes or "
+                               f"no classes but got weight tensor of shape: "
+                               f"{list(weight.shape)}")
+        shape = [1] * input.ndim
+        shape[class_dim] = c
+        prod = prod * weight.reshape(shape)
+    loss = -prod.sum(class_dim)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    n = input.numel() // c if c else 0
+    if n == 0:
+        return loss.sum() * float("nan")
+    return loss.sum() / n
