@@ -1,1 +1,241 @@
-__all__ = []
+"""Convolutions and padding: ``conv1d``, ``conv2d``, ``pad`` (torch.nn.functional names).
+
+The arithmetic lives in ``dlbasic/ops/conv.py`` (im2col + one GEMM); this file checks the
+arguments exactly as PyTorch does and normalises stride/padding/dilation to tuples.
+"""
+import numpy as np
+
+from ..._tensor import Tensor
+from ...autograd.function import Op
+from ...ops.conv import Convolution
+
+__all__ = ["conv1d", "conv2d", "pad"]
+
+
+def _shape(s):
+    return "[" + ", ".join(str(int(d)) for d in s) + "]"
+
+
+def _tuple_arg(value, n, name):
+    """An int or a sequence of n ints -> tuple of n ints (torch's expand_param_if_needed)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1:
+            return (int(value[0]),) * n
+        if len(value) != n:
+            raise RuntimeError(f"expected {name} to be a single integer value or a list of {n} "
+                               f"values to match the convolution dimensions, but got "
+                               f"{name}={list(value)}")
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fname):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fname}() argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{fname}() argument 'weight' (position 2) must be Tensor, not "
+                        f"{type(weight).__name__}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
+                           f"{fname}, but got input of size: {_shape(input.shape)}")
+    if weight.ndim != nd + 2:
+        if input.ndim == nd + 2:
+            raise RuntimeError(f"Expected {weight.ndim}-dimensional input for {weight.ndim}-"
+                               f"dimensional weight {_shape(weight.shape)}, but got "
+                               f"{input.ndim}-dimensional input of size "
+                               f"{_shape(input.shape)} instead")
+        raise RuntimeError(f"expected stride to be a single integer value or a list of "
+                           f"{weight.ndim - 2} values to match the convolution dimensions, but "
+                           f"got stride={list(_tuple_arg(stride, nd, 'stride'))}")
+    stride = _tuple_arg(stride, nd, "stride")
+    dilation = _tuple_arg(dilation, nd, "dilation")
+    ksize = tuple(weight.shape[2:])
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = ((0, 0),) * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            # total d*(k-1); an odd total puts the extra row/column at the end, as torch
+            pads = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                         for d, k in zip(dilation, ksize))
+        else:
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+    else:
+        p = _tuple_arg(padding, nd, "padding")
+        if any(v < 0 for v in p):
+            raise RuntimeError("negative padding is not supported")
+        pads = tuple((v, v) for v in p)
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("non-positive dilation is not supported")
+    groups = int(groups)
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    wshape = tuple(weight.shape)
+    if wshape[0] % groups != 0:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size [{_shape(wshape)}] instead")
+    bshape = input.shape if input.ndim == nd + 2 else (1,) + tuple(input.shape)
+    if bshape[1] != wshape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {_shape(wshape)}, expected "
+                           f"input{_shape(bshape)} to have {wshape[1] * groups} channels, but "
+                           f"got {bshape[1]} channels instead")
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != wshape[0]):
+        raise RuntimeError(f"Given weight of size {_shape(wshape)}, expected bias to be "
+                           f"1-dimensional with {wshape[0]} elements, but got bias of size "
+                           f"{_shape(bias.shape)} instead")
+    padded = [bshape[2 + i] + pads[i][0] + pads[i][1] for i in range(nd)]
+    eff = [dilation[i] * (ksize[i] - 1) + 1 for i in range(nd)]
+    if any(p < k for p, k in zip(padded, eff)):
+        raise RuntimeError(f"Calculated padded input size per channel: "
+                           f"({' x '.join(map(str, padded))}). Kernel size: "
+                           f"({' x '.join(map(str, eff))}). Kernel size can't be greater than "
+                           f"actual input size")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"Input type ({_type_name(input)}) and weight type "
+                           f"({_type_name(weight)}) should be the same")
+    if bias is not None and bias.dtype != input.dtype:
+        raise RuntimeError(f"Input type ({input.dtype.name.replace('float64', 'double')}) and "
+                           f"bias type ({bias.dtype.name.replace('float64', 'double')}) "
+                           f"should be the same")
+    params = dict(stride=stride, padding=pads, dilation=dilation, groups=groups)
+    if bias is None:
+        return Convolution.apply(input, weight, **params)
+    return Convolution.apply(input, weight, bias, **params)
+
+
+def _type_name(t):
+    names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+    return f"torch.{names.get(t.dtype.name, t.dtype.name)}Tensor"
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation over (N, C, H, W) or unbatched (C, H, W) input.
+
+    ``padding``: an int, a pair, ``"valid"`` (none) or ``"same"`` (output size = input size;
+    stride 1 only).  Output size per dim: floor((H + 2p - d(k-1) - 1) / s) + 1.
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation over (N, C, L) or unbatched (C, L) input."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+# -- pad -----------------------------------------------------------------------------------
+
+class ConstantPadNd(Op):
+    """y = x surrounded by ``value`` (negative widths crop); dy/dx = 1 on the copied region."""
+    _saves = ()
+
+    def forward(self, x, pad, value):
+        # pad = ((before, after), ...) for every axis of x
+        self.in_shape = x.shape
+        crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pad, x.shape))
+        x = x[crop]
+        pos = tuple((max(b, 0), max(a, 0)) for b, a in pad)
+        out = np.full(tuple(n + b + a for n, (b, a) in zip(x.shape, pos)), value, x.dtype)
+        self.inner = tuple(slice(b, b + n) for n, (b, a) in zip(x.shape, pos))
+        self.crop = crop
+        out[self.inner] = x
+        return out
+
+    def backward(self, g):
+        if self.crop == tuple(slice(0, n) for n in self.in_shape):
+            return g[self.inner]
+        dx = np.zeros(self.in_shape, g.dtype)
+        dx[self.crop] = g[self.inner]
+        return dx
+
+
+class IndexPad(Op):
+    """Reflect / replicate / circular padding: y = x gathered at a source index per position.
+
+    Local gradient: each input element receives the sum of g over every output position that
+    copied it (a scatter-add along each padded axis).
+    """
+    _saves = ()
+
+    def forward(self, x, index, mode, dims):
+        # index: {axis: int array of source positions}
+        self.index, self.mode, self.dims = index, mode, dims
+        self.in_shape = x.shape
+        for axis, idx in index.items():
+            x = np.take(x, idx, axis=axis)
+        return x
+
+    def backward(self, g):
+        for axis, idx in reversed(list(self.index.items())):
+            moved = np.moveaxis(g, axis, 0)
+            acc = np.zeros((self.in_shape[axis],) + moved.shape[1:], g.dtype)
+            np.add.at(acc, idx, moved)
+            g = np.moveaxis(acc, 0, axis)
+        return g
+
+    def name(self):
+        return {"reflect": "ReflectionPad", "replicate": "ReplicationPad",
+                "circular": "CircularPad"}[self.mode] + f"{self.dims}DBackward0"
+
+
+def _source_index(n, before, after, mode):
+    pos = np.arange(-before, n + after)
+    if mode == "replicate":
+        return np.clip(pos, 0, n - 1)
+    if mode == "circular":
+        return pos % n
+    period = 2 * (n - 1)                          # reflect without repeating the edge
+    pos = np.abs(pos) % period if period else np.zeros_like(pos)
+    return np.where(pos >= n, period - pos, pos)
+
+
+_NON_CONSTANT_HELP = (
+    "Supported combinations for non-constant padding:\n"
+    "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+    "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+    "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``.
+
+    ``mode``: ``"constant"`` (with ``value``, default 0; negative widths crop), ``"reflect"``,
+    ``"replicate"`` or ``"circular"``.
+    """
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 != 0:
+        raise RuntimeError("Padding length must be divisible by 2")
+    npad = len(pad) // 2
+    if npad > input.ndim:
+        raise RuntimeError(f"Padding length should be less than or equal to two times the input "
+                           f"dimension but got padding length {len(pad)} and input of dimension "
+                           f"{input.ndim}")
+    # pad lists the last dim first
+    widths = [(0, 0)] * (input.ndim - npad) + [(pad[2 * i], pad[2 * i + 1])
+                                              for i in reversed(range(npad))]
+    if mode == "constant":
+        return ConstantPadNd.apply(input, pad=tuple(widths), value=0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if value is not None and value != 0:
+        raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    if npad not in (1, 2, 3) or input.ndim not in (npad + 1, npad + 2):
+        raise NotImplementedError(f"Padding size {len(pad)} is not supported for "
+                                  f"{input.ndim}D input tensor.\n" + _NON_CONSTANT_HELP)
+    index = {}
+    for axis in range(input.ndim - npad, input.ndim):
+        n = input.shape[axis]
+        b, a = widths[axis]
+        if mode == "reflect" and (b >= n or a >= n):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
+                               f"input dimension, but got: padding ({b}, {a}) at dimension "
+                               f"{axis} of input {_shape(input.shape)}")
+        if mode == "circular" and (b > n or a > n):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        if b or a:
+            index[axis] = _source_index(n, b, a, mode)
+    return IndexPad.apply(input, index=index, mode=mode, dims=npad)

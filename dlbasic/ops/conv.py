@@ -1,0 +1,284 @@
+"""Convolution (1-D and 2-D, any stride, padding, dilation and groups) as im2col + one GEMM.
+
+For one output position the convolution is a dot product between the weights and the input
+window under it; stacking every window as a row of a *column matrix* turns the whole layer into
+one matrix product (the notes' "convolution is a matrix multiplication"):
+
+    cols[(n,ho,wo), (i,j,c)] = x_pad[n, c, ho*s_h + i*d_h, wo*s_w + j*d_w]
+    y[(n,ho,wo), o]          = sum_{i,j,c} cols[(n,ho,wo), (i,j,c)] * W[o, c, i, j]   (+ b[o])
+
+Backward is the same product read the other two ways (local gradient x upstream gradient):
+
+    dW = cols^T @ dy            dcols = dy @ W^T -> scattered back onto x (col2im)    db = sum dy
+
+Inside the kernel the input is channels-last (NHWC): the window of one position is then a run
+of contiguous channel vectors, so building ``cols`` is a single strided copy (a window *view* of
+the padded input, copied once).  The GEMM is written channel-major (y^T = W @ cols^T), so the
+NCHW result is a copy of whole Ho*Wo planes.  The arrays that enter and leave are NCHW and
+contiguous, as in PyTorch.  Large temporaries (the column matrix, the GEMM output, transposed
+gradients) live in per-thread scratch buffers that are reused between calls: a fresh 100 MB
+array costs a page fault per 4 KiB page, about as much time as filling it.
+
+For stride 1 the input gradient is itself a convolution ("full" correlation of dy with the
+flipped kernel), so it reuses the same im2col + GEMM instead of a k*k scatter; strided
+convolutions scatter ``dcols`` with one strided add per kernel offset (Chainer's col2im: a loop
+over the kh*kw offsets, never over output positions or over the batch).
+"""
+import threading
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..autograd.function import Op
+
+__all__ = []
+
+
+# -- layout helpers -----------------------------------------------------------------------
+
+def to_nhwc(x, pads=((0, 0), (0, 0)), scratch_name=None):
+    """(N, C, H, W) in any memory layout -> contiguous (N, H+pt+pb, W+pl+pr, C), zero border.
+
+    A negative pad crops.  ``scratch_name``: write into that reusable scratch buffer (for a
+    temporary that dies within the calling kernel) instead of a new array.
+    Transposing NCHW -> NHWC reads one element from each channel plane;
+    when a plane is a multiple of 4 KiB those reads alias in the cache and TLB and the copy runs
+    at a third of its speed, so such inputs are staged through planes padded by 64 bytes.
+    """
+    (pt, pb), (pl, pr) = pads
+    N, C, H, W = x.shape
+    if pt < 0 or pb < 0 or pl < 0 or pr < 0:
+        x = x[:, :, max(-pt, 0):H - max(-pb, 0), max(-pl, 0):W - max(-pr, 0)]
+        pt, pb, pl, pr = max(pt, 0), max(pb, 0), max(pl, 0), max(pr, 0)
+        N, C, H, W = x.shape
+    Hp, Wp = H + pt + pb, W + pl + pr
+    padded = pt or pb or pl or pr
+    if scratch_name is None:
+        out = (np.zeros if padded else np.empty)((N, Hp, Wp, C), x.dtype)
+    else:
+        out = scratch(scratch_name, (N, Hp, Wp, C), x.dtype)
+        out[:, :pt] = 0
+        out[:, Hp - pb:] = 0
+        out[:, :, :pl] = 0
+        out[:, :, Wp - pr:] = 0
+    xt = x.transpose(0, 2, 3, 1)
+    if not xt.flags.c_contiguous and C > 1 and (H * W * x.itemsize) % 4096 == 0:
+        stage = scratch("stage", (N, C, H * W + 16), x.dtype)[:, :, :H * W]
+        stage.reshape(N, C, H, W)[...] = x
+        xt = stage.reshape(N, C, H, W).transpose(0, 2, 3, 1)
+    out[:, pt:pt + H, pl:pl + W, :] = xt
+    return out
+
+
+def to_nchw(y):
+    """Contiguous (N, C, H, W) from an (N, H, W, C) array."""
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+_scratch_space = threading.local()
+
+
+def scratch(name, shape, dtype):
+    """A reusable per-thread work array for a temporary that never outlives one kernel call.
+
+    The column matrix is ~9x the activation (150 MB in the benchmark layer); allocating it
+    fresh each call costs a page fault per 4 KiB on first touch, about as long as filling it.
+    """
+    store = _scratch_space.__dict__
+    size = 1
+    for s in shape:
+        size *= s
+    key = (name, np.dtype(dtype))
+    buf = store.get(key)
+    if buf is None or buf.size < size:
+        buf = store[key] = np.empty(size, dtype)
+    return buf[:size].reshape(shape)
+
+
+def clear_scratch():
+    """Free this thread's scratch buffers (they otherwise keep the largest size seen)."""
+    _scratch_space.__dict__.clear()
+
+
+def im2col(xp, kernel, stride, dilation, out_hw, groups=1):
+    """Column matrix (N*Ho*Wo, G, kh*kw*Cg) of a padded NHWC input: one window per row.
+
+    The windows are a strided *view* of ``xp`` (no copy); one copy makes them contiguous.
+    The result lives in a scratch buffer: use it before the next im2col call.
+    """
+    N, Hp, Wp, C = xp.shape
+    kh, kw = kernel
+    (sh, sw), (dh, dw), (Ho, Wo) = stride, dilation, out_hw
+    Cg = C // groups
+    sN, sH, sW, sC = xp.strides
+    windows = as_strided(xp, (N, Ho, Wo, groups, kh, kw, Cg),
+                         (sN, sh * sH, sw * sW, Cg * sC, dh * sH, dw * sW, sC), writeable=False)
+    cols = scratch("cols", windows.shape, xp.dtype)
+    np.copyto(cols, windows)
+    return cols.reshape(N * Ho * Wo, groups, kh * kw * Cg)
+
+
+def col2im(dcols, xp_shape, kernel, stride, dilation, out_hw, groups=1):
+    """Adjoint of ``im2col``: add every row of dcols back onto its window (one add per offset)."""
+    N, Hp, Wp, C = xp_shape
+    kh, kw = kernel
+    (sh, sw), (dh, dw), (Ho, Wo) = stride, dilation, out_hw
+    Cg = C // groups
+    dxp = np.zeros((N, Hp, Wp, groups, Cg), dcols.dtype)
+    dc = dcols.reshape(N, Ho, Wo, groups, kh, kw, Cg)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dh, j * dw
+            hs = slice(h0, h0 + sh * (Ho - 1) + 1, sh)
+            ws = slice(w0, w0 + sw * (Wo - 1) + 1, sw)
+            dxp[:, hs, ws] += dc[:, :, :, :, i, j]
+    return dxp.reshape(N, Hp, Wp, C)
+
+
+def columns(xp, kernel, stride, dilation, out_hw, groups=1):
+    """im2col, with the 1x1 shortcut: a 1x1 window is the position itself (stride = a slice)."""
+    if kernel != (1, 1):
+        return im2col(xp, kernel, stride, dilation, out_hw, groups)
+    (Ho, Wo), (sh, sw) = out_hw, stride
+    a = xp[:, :sh * (Ho - 1) + 1:sh, :sw * (Wo - 1) + 1:sw]
+    return np.ascontiguousarray(a).reshape(-1, groups, xp.shape[3] // groups)
+
+
+def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None):
+    """y (N, O, Ho, Wo) = im2col(xp) @ wmat (+ bias); xp padded NHWC, wmat (G, K, O/G).
+
+    The GEMM is written channel-major, y^T = wmat^T @ cols^T of shape (O, N*Ho*Wo), so the
+    NCHW result is a copy of contiguous Ho*Wo blocks rather than an element-wise transpose.
+    """
+    N = xp.shape[0]
+    G, K, Og = wmat.shape
+    Ho, Wo = out_hw
+    M = N * Ho * Wo
+    cols = columns(xp, kernel, stride, dilation, out_hw, G)
+    yt = scratch("gemm_out", (G * Og, M), np.result_type(xp.dtype, wmat.dtype))
+    if G == 1:
+        np.matmul(wmat[0].T, cols.reshape(M, K).T, out=yt)
+    else:
+        np.matmul(wmat.transpose(0, 2, 1), cols.transpose(1, 2, 0), out=yt.reshape(G, Og, M))
+    if bias is not None:
+        yt += bias[:, None]
+    y = np.empty((N, G * Og, Ho, Wo), yt.dtype)          # always a copy: yt is scratch
+    np.copyto(y.reshape(N, G * Og, Ho * Wo), yt.reshape(G * Og, N, Ho * Wo).transpose(1, 0, 2))
+    return y
+
+
+def _weight_matrix(w, groups):
+    """(O, Cg, kh, kw) -> (G, kh*kw*Cg, O/G), rows ordered like im2col's (i, j, c)."""
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    wt = w.reshape(groups, Og, Cg, kh, kw).transpose(0, 3, 4, 2, 1)
+    return np.ascontiguousarray(wt).reshape(groups, kh * kw * Cg, Og)
+
+
+def _flipped_weight_matrix(w, groups):
+    """The kernel of the stride-1 input gradient: W flipped in space, in/out channels swapped.
+
+    Shape (G, kh*kw*Og, Cg), so that dx = im2col(dy padded) @ it.
+    """
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    wf = w.reshape(groups, Og, Cg, kh, kw)[:, :, :, ::-1, ::-1]
+    return np.ascontiguousarray(wf.transpose(0, 3, 4, 1, 2)).reshape(groups, kh * kw * Og, Cg)
+
+
+# -- the primitive --------------------------------------------------------------------------
+
+class Convolution(Op):
+    """y = conv(x, W) + b for 1 or 2 spatial dims, computed as im2col + one GEMM (see module doc).
+
+    Local gradients: dL/dW = cols^T @ g;  dL/dx = col2im(g @ W^T) (for stride 1: the full
+    correlation of g with the flipped kernel);  dL/db = sum of g over batch and positions.
+    Params: ``stride``, ``dilation`` (tuples, one entry per spatial dim), ``padding`` (one
+    (before, after) pair per spatial dim), ``groups``.
+    """
+    _torch_name = "ConvolutionBackward0"
+
+    def forward(self, x, w, b=None, *, stride, padding, dilation, groups):
+        nd = len(stride)
+        self.unbatched = x.ndim == nd + 1
+        if self.unbatched:
+            x = x[None]
+        if nd == 1:   # a 1-D convolution is a 2-D one over a height-1 image
+            x, w = x[:, :, None, :], w[:, :, None, :]
+            stride, dilation, padding = (1,) + stride, (1,) + dilation, ((0, 0),) + padding
+        N, C, H, W = x.shape
+        O, Cg, kh, kw = w.shape
+        (pt, pb), (pl, pr) = padding
+        Ho = (H + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        Wo = (W + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        nx, nw = self.needs_input_grad[:2]
+        # the padded NHWC input is kept for the weight gradient, else it is scratch
+        xp = to_nhwc(x, padding, None if nw else "input_nhwc")
+        out = correlate(xp, _weight_matrix(w, groups), (kh, kw), stride, dilation, (Ho, Wo), b)
+        self.geom = (nd, x.shape, w.shape, stride, padding, dilation, groups, (Ho, Wo))
+        self.xp = xp if nw else None        # backward rebuilds cols from it (saves 9x memory)
+        self.w = w if nx else None
+        if nd == 1:
+            out = out[:, :, 0, :]
+        return out[0] if self.unbatched else out
+
+    def backward(self, g):
+        nd, xshape, wshape, stride, padding, dilation, groups, (Ho, Wo) = self.geom
+        if self.unbatched:
+            g = g[None]
+        if nd == 1:
+            g = g[:, :, None, :]
+        N, C, H, W = xshape
+        O, Cg, kh, kw = wshape
+        M, Og = N * Ho * Wo, O // groups
+        need = self.needs_input_grad
+        dx = dw = db = None
+        if need[1] or (len(need) > 2 and need[2]):
+            # g channel-major (O, N*Ho*Wo): a copy of contiguous Ho*Wo blocks
+            gt = scratch("grad_cnhw", (O, N, Ho * Wo), g.dtype)
+            np.copyto(gt, g.reshape(N, O, Ho * Wo).transpose(1, 0, 2))
+            gt = gt.reshape(O, M)
+        if need[1]:
+            cols = columns(self.xp, (kh, kw), stride, dilation, (Ho, Wo), groups)
+            # dW = cols^T @ g, written (K, M) @ (M, O): OpenBLAS runs this orientation of a
+            # long-inner-dimension product about 3x faster than (O, M) @ (M, K)
+            if groups == 1:
+                dwm = (cols.reshape(M, -1).T @ gt.T)[None]                 # (1, K, O)
+            else:
+                dwm = np.matmul(cols.transpose(1, 2, 0),
+                                gt.reshape(groups, Og, M).transpose(0, 2, 1))
+            del cols
+            # (G, kh*kw*Cg, Og) -> (O, Cg, kh, kw)
+            dw = np.ascontiguousarray(dwm.reshape(groups, kh, kw, Cg, Og).transpose(0, 4, 3, 1, 2))
+            dw = dw.reshape(O, Cg, kh, kw)
+            if nd == 1:
+                dw = dw[:, :, 0, :]
+        if len(need) > 2 and need[2]:
+            db = gt.sum(1)
+        if need[0]:
+            w = self.w
+            (pt, pb), (pl, pr) = padding
+            if stride == (1, 1):
+                # dx = full correlation of g with the flipped kernel: pad g by d*(k-1) - p
+                eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+                gp = to_nhwc(g, ((eh - pt, eh - pb), (ew - pl, ew - pr)), "grad_nhwc")
+                dx = correlate(gp, _flipped_weight_matrix(w, groups), (kh, kw), (1, 1),
+                               dilation, (H, W))
+            else:
+                wmat = _weight_matrix(w, groups)                          # (G, K, Og)
+                ghg = to_nhwc(g, scratch_name="grad_nhwc").reshape(M, groups, Og)
+                if groups == 1:
+                    dcols = ghg[:, 0] @ wmat[0].T
+                else:
+                    dcols = np.matmul(ghg.transpose(1, 0, 2),
+                                      wmat.transpose(0, 2, 1)).transpose(1, 0, 2)
+                Hp, Wp = H + pt + pb, W + pl + pr
+                dxp = col2im(dcols, (N, Hp, Wp, C), (kh, kw), stride, dilation, (Ho, Wo), groups)
+                dx = to_nchw(dxp[:, pt:pt + H, pl:pl + W])
+            if nd == 1:
+                dx = dx[:, :, 0, :]
+            if self.unbatched:
+                dx = dx[0]
+        if len(need) > 2:
+            return dx, dw, db
+        return dx, dw
