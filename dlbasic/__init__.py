@@ -38,6 +38,24 @@ def numel(input):
     return input.numel()
 
 
+def softmax(input, dim, dtype=None):
+    """torch.softmax: the same function as ``dlbasic.nn.functional.softmax``."""
+    from .nn import functional as F
+    return F.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim, dtype=None):
+    """torch.log_softmax: the same function as ``dlbasic.nn.functional.log_softmax``."""
+    from .nn import functional as F
+    return F.log_softmax(input, dim, dtype=dtype)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """torch.cosine_similarity: the same function as ``dlbasic.nn.functional``'s."""
+    from .nn import functional as F
+    return F.cosine_similarity(x1, x2, dim, eps)
+
+
 def get_num_threads():
     import os
     return os.cpu_count() or 1

@@ -31,8 +31,15 @@ def _infer_np(data):
     if isinstance(data, (np.generic,)):
         arr = np.asarray(data)
         return arr
-    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
-        data = _tensors_to_lists(data)
+    if isinstance(data, (list, tuple)):
+        has_tensor = False
+        for x in _flat(data):
+            if isinstance(x, Tensor):
+                has_tensor = True
+            elif isinstance(x, (str, bytes)):
+                raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
+        if has_tensor:
+            data = _tensors_to_lists(data)
     arr = np.asarray(data)
     if arr.dtype == object:
         raise TypeError(f"Could not infer dtype of {type(data).__name__}")

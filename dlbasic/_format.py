@@ -21,68 +21,138 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
     _PRINT["sci_mode"] = sci_mode
 
 
-def _float_formatter(arr):
-    finite = arr[np.isfinite(arr)]
-    prec = _PRINT["precision"]
-    if finite.size == 0:
-        return lambda v: _special(v) or f"{v}"
-    absf = np.abs(finite)
-    amax, amin = absf.max(), absf.min()
-    nonzero = absf[absf > 0]
-    amin_nz = nonzero.min() if nonzero.size else 0
-    integral = np.all(finite == np.round(finite))
-    sci = _PRINT["sci_mode"]
-    if sci is None:
-        sci = bool(amax >= 1e8 or (amin_nz and amin_nz < 1e-4) or
-                   (amin_nz and amax / amin_nz > 1000.0)) if not integral else amax >= 1e8
-    if sci:
-        return lambda v: _special(v) or f"{v:.{prec}e}"
-    if integral:
-        width = len(f"{amax:.0f}")
-        return lambda v: _special(v) or f"{v:.0f}."
-    return lambda v: _special(v) or f"{v:.{prec}f}"
+class _Formatter:
+    """Chooses one width and notation for every element, as torch's printer does.
+
+    Floats print in one of three modes: integer-valued ("3."), fixed ("0.2500") or scientific
+    ("1.2346e+05"), chosen from the nonzero finite values; every element is right-aligned to
+    the widest one.
+    """
+
+    def __init__(self, arr):
+        prec = _PRINT["precision"]
+        self.floating = arr.dtype.kind == "f"
+        self.int_mode = True
+        self.sci_mode = False
+        self.max_width = 1
+        flat = arr.reshape(-1)
+        if not self.floating:
+            for v in flat.tolist():
+                self.max_width = max(self.max_width, len(str(v)))
+        else:
+            vals = flat[np.isfinite(flat) & (flat != 0)]
+            if vals.size:
+                absd = np.abs(vals.astype(np.float64))
+                vmin, vmax = absd.min(), absd.max()
+                self.int_mode = bool(np.all(vals == np.ceil(vals)))
+                vals = vals.tolist()
+                if self.int_mode:
+                    if vmax / vmin > 1000.0 or vmax > 1.0e8:
+                        self.sci_mode = True
+                        widths = (len(f"{v:.{prec}e}") for v in vals)
+                    else:
+                        widths = (len(f"{v:.0f}") + 1 for v in vals)
+                else:
+                    if vmax / vmin > 1000.0 or vmax > 1.0e8 or vmin < 1.0e-4:
+                        self.sci_mode = True
+                        widths = (len(f"{v:.{prec}e}") for v in vals)
+                    else:
+                        widths = (len(f"{v:.{prec}f}") for v in vals)
+                self.max_width = max(self.max_width, max(widths))
+        if _PRINT["sci_mode"] is not None:
+            self.sci_mode = _PRINT["sci_mode"]
+
+    def format(self, v):
+        prec = _PRINT["precision"]
+        if self.floating:
+            if self.sci_mode:
+                r = f"{v:{self.max_width}.{prec}e}"
+            elif self.int_mode:
+                r = f"{v:.0f}"
+                if not (np.isinf(v) or np.isnan(v)):
+                    r += "."
+            else:
+                r = f"{v:.{prec}f}"
+        else:
+            r = str(v)
+        return " " * (self.max_width - len(r)) + r
 
 
-def _special(v):
-    if np.isnan(v):
-        return "nan"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return None
+def _summarized(arr):
+    """Only the elements that will be printed (the edges), for choosing the format."""
+    e = _PRINT["edgeitems"]
+    if arr.ndim == 0:
+        return arr
+    if arr.ndim == 1:
+        return np.concatenate([arr[:e], arr[-e:]]) if arr.shape[0] > 2 * e else arr
+    rows = list(range(e)) + list(range(arr.shape[0] - e, arr.shape[0])) \
+        if arr.shape[0] > 2 * e else range(arr.shape[0])
+    return np.stack([_summarized(arr[i]) for i in rows])
 
 
-def _format_array(arr, indent):
-    if arr.dtype.kind == "f":
-        fmt = _float_formatter(arr.astype(np.float64))
-        formatter = {"float_kind": fmt}
-    elif arr.dtype.kind == "b":
-        formatter = {"bool": lambda v: "True" if v else "False"}
+def _vector_str(arr, indent, summarize, fmt):
+    element_length = fmt.max_width + 2
+    per_line = max(1, int((_PRINT["linewidth"] - indent) // element_length))
+    e = _PRINT["edgeitems"]
+    if summarize and arr.shape[0] > 2 * e:
+        data = [fmt.format(v) for v in arr[:e].tolist()] + [" ..."] + \
+            [fmt.format(v) for v in arr[-e:].tolist()]
     else:
-        formatter = None
-    summarize = arr.size > _PRINT["threshold"]
-    return np.array2string(arr, separator=", ", prefix=" " * indent, formatter=formatter,
-                           threshold=0 if summarize else arr.size + 1,
-                           edgeitems=_PRINT["edgeitems"], max_line_width=_PRINT["linewidth"])
+        data = [fmt.format(v) for v in arr.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _tensor_str(arr, indent, summarize, fmt):
+    if arr.ndim == 0:
+        return fmt.format(arr.item())
+    if arr.ndim == 1:
+        return _vector_str(arr, indent, summarize, fmt)
+    e = _PRINT["edgeitems"]
+    n = arr.shape[0]
+    if summarize and n > 2 * e:
+        slices = [_tensor_str(arr[i], indent + 1, summarize, fmt) for i in range(e)] + \
+            ["..."] + [_tensor_str(arr[i], indent + 1, summarize, fmt) for i in range(n - e, n)]
+    else:
+        slices = [_tensor_str(arr[i], indent + 1, summarize, fmt) for i in range(n)]
+    return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
+
+
+def _add_suffixes(text, suffixes, indent):
+    parts = [text]
+    last_line_len = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if last_line_len + len(suffix) + 2 > _PRINT["linewidth"]:
+            parts.append(",\n" + " " * indent + suffix)
+            last_line_len = indent + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            last_line_len += len(suffix) + 2
+    parts.append(")")
+    return "".join(parts)
 
 
 def format_tensor(t):
     arr = t._data
     prefix = "tensor("
-    suffix = []
-    if arr.size == 0 and arr.ndim != 1 or arr.size == 0 and arr.shape != (0,):
-        body = "[]"
-        suffix.append(f"size=({', '.join(str(s) for s in arr.shape)},)" if arr.ndim == 1
-                      else "size=(" + ", ".join(str(s) for s in arr.shape) + ")")
-    else:
-        body = _format_array(arr, len(prefix))
+    indent = len(prefix)
+    suffixes = []
     dt = t.dtype
-    default_shown = (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_)
-    if dt not in default_shown or (arr.size == 0 and dt is not _dtype.get_default_dtype()):
-        suffix.append(f"dtype={dt!r}")
+    default = _dtype.get_default_dtype()
+    if arr.size == 0:
+        if arr.ndim != 1:
+            suffixes.append("size=" + str(tuple(arr.shape)))
+        if dt is not default:
+            suffixes.append(f"dtype={dt!r}")
+        body = "[]"
+    else:
+        if dt not in (default, _dtype.int64, _dtype.bool_):
+            suffixes.append(f"dtype={dt!r}")
+        summarize = arr.size > _PRINT["threshold"]
+        fmt = _Formatter(_summarized(arr) if summarize else arr)
+        body = _tensor_str(arr, indent, summarize, fmt)
     if t.grad_fn is not None:
-        suffix.append(f"grad_fn=<{t.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:
-        suffix.append("requires_grad=True")
-    if suffix:
-        return prefix + body + ", " + ", ".join(suffix) + ")"
-    return prefix + body + ")"
+        suffixes.append("requires_grad=True")
+    return _add_suffixes(prefix + body, suffixes, indent)

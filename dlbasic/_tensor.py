@@ -92,7 +92,9 @@ class Tensor:
     def _make(cls, data, requires_grad=False, grad_fn=None, output_nr=0):
         """Fast internal constructor around an ndarray that already has a supported dtype."""
         t = object.__new__(cls)
-        t._data = data
+        # NumPy returns scalars, not 0-d arrays, from many 0-d computations; keep an array so
+        # in-place ops and .numpy() behave as for any other tensor
+        t._data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.requires_grad = requires_grad
         t.grad = None
         t.grad_fn = grad_fn
@@ -472,6 +474,10 @@ class Tensor:
             raise RuntimeError(f"result type {_TYPE_SHORT.get(arr.dtype.name, arr.dtype.name)} "
                                f"can't be cast to the desired output type "
                                f"{_TYPE_SHORT.get(dst.dtype.name, dst.dtype.name)}")
+        if any(st == 0 and n > 1 for st, n in zip(dst.strides, dst.shape)):
+            raise RuntimeError("unsupported operation: more than one element of the written-to "
+                               "tensor refers to a single memory location. Please clone() the "
+                               "tensor before performing the operation.")
         if not dst.flags.writeable:
             self._data = dst = dst.copy()
         np.copyto(dst, arr, casting="unsafe")

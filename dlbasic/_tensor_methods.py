@@ -152,10 +152,17 @@ def _fill_value(self, value):
     return Tensor._make(np.full(self._data.shape, value, dtype=self._data.dtype))
 
 
+def _overwrite(x, new):
+    """``new`` in place of ``x``: x's history (if any) continues with a zero gradient."""
+    if x.requires_grad or new.requires_grad:
+        return E.where(Tensor._make(np.ones((), dtype=bool)), new, x)
+    return new
+
+
 def fill_(self, value):
     """Fill with ``value`` in place."""
-    return self._inplace(lambda x, v: _fill_value(x, v) if not (
-        isinstance(v, Tensor) and v.requires_grad) else E.add(E.mul(x, 0), v), value)
+    return self._inplace(lambda x, v: _overwrite(x, _fill_value(x, v) if not (
+        isinstance(v, Tensor) and v.requires_grad) else v), value)
 
 
 def zero_(self):
@@ -165,6 +172,8 @@ def zero_(self):
 
 def copy_(self, src, non_blocking=False):
     """Copy ``src`` (broadcast, converted to this dtype) into this tensor."""
+    if isinstance(src, (int, float, bool, np.number)):
+        return fill_(self, src)
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
     try:
@@ -176,7 +185,7 @@ def copy_(self, src, non_blocking=False):
 
     def _copy(x, s):
         s = s if s.dtype is x.dtype else s.to(x.dtype)
-        return E.add(E.mul(x, 0), s) if s.requires_grad else s.expand(x.shape)
+        return _overwrite(x, s) if s.requires_grad or x.requires_grad else s.expand(x.shape)
     return self._inplace(_copy, src)
 
 
@@ -184,7 +193,8 @@ def _random_fill(sample):
     def method(self, *args, generator=None, **kwargs):
         from ._random import _rng
         arr = sample(_rng(generator), self._data.shape, *args, **kwargs)
-        self._inplace(lambda x: Tensor._make(np.asarray(arr, dtype=x._data.dtype)))
+        self._inplace(lambda x: _overwrite(
+            x, Tensor._make(np.asarray(arr, dtype=x._data.dtype))))
         return self
     return method
 

@@ -9,7 +9,7 @@
 """
 import numpy as np
 
-from .function import Node, _FREED_MSG
+from .function import Node, Op, _FREED_MSG
 from .grad_mode import no_grad
 
 __all__ = ["backward", "grad", "sum_to_shape"]
@@ -42,17 +42,26 @@ def _run_hooks(hooks, g):
     return g
 
 
-def _accumulate_leaf(t, g, captured):
+def _accumulate_leaf(t, g, captured, handed=None):
+    """Accumulate ``g`` into ``t.grad``.  ``handed`` (ids of arrays already given away in this
+    backward) is passed only for a gradient a primitive ``Op`` has just computed."""
     if t._hooks:
         g = _run_hooks(t._hooks, g)
+        handed = None                         # a hook may return an array it keeps
     if captured is not None:
         key = id(t)
         if key in captured:
             captured[key] = g if captured[key] is None else captured[key] + g
         return
     if t.grad is None:
-        # a copy: the same gradient array may also flow to another leaf
-        t.grad = _wrap(np.array(g, dtype=t._data.dtype, copy=True))
+        if handed is not None and g.base is None and id(g) not in handed and \
+                g.dtype == t._data.dtype:
+            # a fresh array that owns its memory and went nowhere else: keep it, no copy
+            handed.add(id(g))
+            t.grad = _wrap(g)
+        else:
+            # a copy: the same gradient array may also flow to another leaf
+            t.grad = _wrap(np.array(g, dtype=t._data.dtype, copy=True))
     else:
         t.grad._data = t.grad._data + g
 
@@ -87,6 +96,10 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
         else:
             _accumulate_leaf(target, g, captured)
     ready = [n for n, c in deps.items() if c == 0]
+    # arrays a leaf may not keep without a copy: the caller's root gradients, and every array
+    # already stored as some leaf's .grad (Add's backward returns the same g twice); with
+    # retain_graph every leaf copies, as saved arrays live on
+    handed = None if retain_graph else {id(g) for _, _, g in roots}
 
     with no_grad():
         while ready:
@@ -94,6 +107,8 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
             grads = buffers.pop(node, None) or [None] * node._n_out
             if node._hooks or node._retain:
                 grads = _pre_node(node, grads)
+                if handed is not None:       # a hook may return an array the user keeps
+                    handed.update(id(g) for g in grads if g is not None)
             if captured_nodes is not None:
                 for nr in range(node._n_out):
                     key = (id(node), nr)
@@ -115,7 +130,10 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                 n = deps.get(child)
                 if n is None:                         # a leaf tensor
                     if g is not None:
-                        _accumulate_leaf(child, g, captured)
+                        # a primitive's gradients are fresh arrays it made; a user Function's
+                        # may be tensors the user keeps
+                        _accumulate_leaf(child, g, captured,
+                                         handed if isinstance(node, Op) else None)
                     continue
                 if g is not None:
                     buf = buffers.get(child)

@@ -37,8 +37,13 @@ def _version_error(name, shape, dtype, saved, now):
 class Node:
     """A recorded backward step (PyTorch's ``grad_fn``)."""
 
-    __slots__ = ("_edges", "_in_meta", "needs_input_grad", "_saved_versions", "_hooks",
-                 "_retain", "_freed", "_n_out", "_out_meta", "__dict__", "__weakref__")
+    __slots__ = ("_edges", "_in_meta", "needs_input_grad", "_saved_versions", "_out_meta",
+                 "__dict__", "__weakref__")
+    # rarely changed: class-level defaults save four attribute writes per recorded op
+    _hooks = None          # {output_nr: [hook, ...]} from Tensor.register_hook on an output
+    _retain = None         # {output_nr: weakref(tensor)} from Tensor.retain_grad
+    _freed = False         # saved arrays were released after a backward
+    _n_out = 1             # number of outputs
 
     def name(self):
         return type(self).__name__ + "Backward0"
@@ -136,39 +141,59 @@ class Op(Node):
     def apply(cls, *inputs, **params):
         """Run the forward on the inputs' arrays; record the node when a gradient is needed."""
         node = cls.__new__(cls)
-        arrays = [t._data for t in inputs]
-        record = False
-        if _state.enabled:
+        # one and two inputs are nearly every call: spelled out, they skip the comprehensions
+        n = len(inputs)
+        if n == 1:
+            x = inputs[0]
+            arrays = (x._data,)
+            needs = (x.requires_grad,)
+        elif n == 2:
+            x, y = inputs
+            arrays = (x._data, y._data)
+            needs = (x.requires_grad, y.requires_grad)
+        else:
+            arrays = [t._data for t in inputs]
             needs = tuple([t.requires_grad for t in inputs])
-            record = True in needs
-        if not record:
-            node.needs_input_grad = _NO_GRAD[len(inputs)] if len(inputs) < 8 else \
-                (False,) * len(inputs)
+        if not (True in needs and _state.enabled):
+            node.needs_input_grad = _NO_GRAD[n] if n < 8 else (False,) * n
             result = _Tensor._make(node.forward(*arrays, **params))
         else:
             node.needs_input_grad = needs
             out = node.forward(*arrays, **params)
-            edges = []
-            for t, r in zip(inputs, needs):
-                if r:
-                    fn = t.grad_fn
-                    edges.append((fn, t._output_nr) if fn is not None else (t, 0))
-                else:
-                    edges.append(None)
-            node._edges = edges
-            node._in_meta = [(a.shape, a.dtype) for a in arrays]
-            node._hooks = node._retain = None
-            node._freed = False
-            node._n_out = 1
-            result = _Tensor._make(out, True, node)
-            saves = cls._saves
-            # (version box, version now, array) of every buffer backward will read
-            if saves is None:
-                saved = [(t._vbox, t._vbox[0], a) for t, a in zip(inputs, arrays)]
+            # edge to where each input came from: its grad_fn, or the leaf tensor itself
+            if n == 1:                     # (the one input is the one that needs a gradient)
+                fn = x.grad_fn
+                node._edges = [(fn, x._output_nr) if fn is not None else (x, 0)]
+                node._in_meta = [(arrays[0].shape, arrays[0].dtype)]
+            elif n == 2:
+                a0, a1 = arrays
+                node._edges = [_edge(x) if needs[0] else None, _edge(y) if needs[1] else None]
+                node._in_meta = [(a0.shape, a0.dtype), (a1.shape, a1.dtype)]
             else:
+                edges = []
+                meta = []
+                for t, r, a in zip(inputs, needs, arrays):
+                    if r:
+                        fn = t.grad_fn
+                        edges.append((fn, t._output_nr) if fn is not None else (t, 0))
+                    else:
+                        edges.append(None)
+                    meta.append((a.shape, a.dtype))
+                node._edges = edges
+                node._in_meta = meta
+            result = _Tensor._make(out, True, node)
+            # (version box, version now, array) of every buffer backward will read
+            saves = cls._saves
+            if saves is None and n == 2:
+                saved = [(x._vbox, x._vbox[0], arrays[0]), (y._vbox, y._vbox[0], arrays[1])]
+            elif saves is None:
+                saved = [(t._vbox, t._vbox[0], a) for t, a in zip(inputs, arrays)]
+            elif saves:
                 saved = [(inputs[i]._vbox, inputs[i]._vbox[0], arrays[i]) for i in saves]
+            else:
+                saved = ()
             if cls._saves_output:
-                saved.append((result._vbox, 0, out))
+                saved = [*saved, (result._vbox, 0, out)]
             node._saved_versions = saved
         if cls._is_view:
             b0 = inputs[0]
@@ -214,8 +239,6 @@ class MultiOutputOp(Op):
         else:
             node._edges = tuple([_edge(t) if r else None for t, r in zip(inputs, needs)])
             node._in_meta = tuple([(t._data.shape, t._data.dtype) for t in inputs])
-            node._hooks = node._retain = None
-            node._freed = False
             node._n_out = len(outs)
             node._out_meta = [(o.shape, o.dtype) for o in outs]
             node._saved_versions = ()

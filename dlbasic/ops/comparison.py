@@ -66,8 +66,8 @@ def _bitwise(npfn, name):
     def fn(input, other):
         a, b = promote(input, other, name)
         if a.dtype.is_floating_point:
-            raise RuntimeError(f"\"{name}_cpu\" not implemented for "
-                               f"'{a.dtype.name.capitalize()}'")
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for "
+                                      f"'{_TORCH_TYPE_NAME[a.dtype.name]}'")
         try:
             return Tensor._make(np.asarray(npfn(a._data, b._data)))
         except ValueError:
@@ -81,9 +81,13 @@ bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
 bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
 
 
+_TORCH_TYPE_NAME = {"float16": "Half", "float32": "Float", "float64": "Double"}
+
+
 def bitwise_not(input):
     if input.dtype.is_floating_point:
-        raise RuntimeError("bitwise_not_cpu not implemented for 'Float'")
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type "
+                        "tensors")
     return Tensor._make(np.invert(input._data))
 
 

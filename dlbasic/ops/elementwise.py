@@ -57,6 +57,11 @@ class Sub(Op):
         return g, (-g if self.needs_input_grad[1] else None)
 
 
+class _RSub(Sub):
+    """number - tensor (torch records it as rsub)."""
+    _torch_name = "RsubBackward1"
+
+
 class Mul(Op):
     """y = a * b; dy/da = b, dy/db = a."""
 
@@ -67,6 +72,19 @@ class Mul(Op):
     def backward(self, g):
         na, nb = self.needs_input_grad
         return (g * self.b if na else None), (g * self.a if nb else None)
+
+
+class _MulSavesB(Mul):
+    """a * b where only ``a`` needs a gradient: only b's buffer is read by backward, so only
+    an in-place change to b is an error (torch saves the same way)."""
+    _saves = (1,)
+    _torch_name = "MulBackward0"
+
+
+class _MulSavesA(Mul):
+    """a * b where only ``b`` needs a gradient: backward reads a's buffer only."""
+    _saves = (0,)
+    _torch_name = "MulBackward0"
 
 
 class Div(Op):
@@ -82,6 +100,95 @@ class Div(Op):
         if nb:
             gb = -g * self.a / (self.b * self.b)
         return (g / self.b if na else None), gb
+
+
+class _DivSavesB(Div):
+    """a / b where only ``a`` needs a gradient: backward reads b's buffer only."""
+    _saves = (1,)
+    _torch_name = "DivBackward0"
+
+
+# -- a floating tensor and a Python number ------------------------------------------------
+# The number is a parameter, not a second input: no 0-d tensor is built for it, and the graph
+# has one edge less.  This is the commonest op in small-graph code (``y * 0.5 + 1``), so it is
+# worth its own four classes.  torch still lists the number in ``next_functions``.
+
+class _WithNumber(Op):
+    _saves = ()
+
+    @property
+    def next_functions(self):
+        return super().next_functions + ((None, 0),)
+
+
+class AddNumber(_WithNumber):
+    """y = x + c; dy/dx = 1."""
+    _torch_name = "AddBackward0"
+
+    def forward(self, x, c):
+        return x + c
+
+    def backward(self, g):
+        return g
+
+
+class SubNumber(_WithNumber):
+    """y = x - c; dy/dx = 1."""
+    _torch_name = "SubBackward0"
+
+    def forward(self, x, c):
+        return x - c
+
+    def backward(self, g):
+        return g
+
+
+class RSubNumber(Op):
+    """y = c - x; dy/dx = -1 (torch's rsub, which lists only the tensor as an input)."""
+    _saves = ()
+    _torch_name = "RsubBackward1"
+
+    def forward(self, x, c):
+        return c - x
+
+    def backward(self, g):
+        return -g
+
+
+class MulNumber(_WithNumber):
+    """y = c * x; dy/dx = c."""
+    _torch_name = "MulBackward0"
+
+    def forward(self, x, c):
+        self.c = c
+        return x * c
+
+    def backward(self, g):
+        return g * self.c
+
+    def _release(self):
+        # torch saves the number for backward like any other operand: a second backward
+        # without retain_graph raises
+        self._freed = True
+        self._saved_versions = ()
+
+
+class DivNumber(MulNumber):
+    """y = x / c; dy/dx = 1/c."""
+    _torch_name = "DivBackward0"
+
+    def forward(self, x, c):
+        self.c = c
+        return x / c
+
+    def backward(self, g):
+        return g / self.c
+
+
+def _is_float_and_number(t, c):
+    """``t`` a floating Tensor and ``c`` a Python int/float: the result keeps t's dtype."""
+    return (type(c) is float or type(c) is int) and isinstance(t, Tensor) and \
+        t._data.dtype.kind == "f"
 
 
 class Neg(Op):
@@ -136,6 +243,11 @@ class PowTensor(Op):
         return ga, gb
 
 
+class _PowNumberBase(PowTensor):
+    """number ** tensor (torch's pow(Scalar, Tensor))."""
+    _torch_name = "PowBackward2"
+
+
 def _binary(cls, a, b, name):
     a, b = promote(a, b, name)
     try:
@@ -150,6 +262,11 @@ def add(input, other, *, alpha=1, out=None):
     """input + alpha * other"""
     if out is not None:
         return _into(out, add(input, other, alpha=alpha))
+    if alpha == 1:
+        if _is_float_and_number(input, other):
+            return AddNumber.apply(input, c=other)
+        if _is_float_and_number(other, input):
+            return AddNumber.apply(other, c=input)
     if alpha != 1:
         a, b = promote(input, other, "add")
         try:
@@ -163,19 +280,38 @@ def sub(input, other, *, alpha=1, out=None):
     """input - alpha * other"""
     if out is not None:
         return _into(out, sub(input, other, alpha=alpha))
-    if isinstance(input, Tensor) and input.dtype is _dtype.bool_ and isinstance(other, Tensor) \
-            and other.dtype is _dtype.bool_:
-        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
-                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    if alpha == 1:
+        if _is_float_and_number(input, other):
+            return SubNumber.apply(input, c=other)
+        if _is_float_and_number(other, input):
+            return RSubNumber.apply(other, c=input)
+    if _is_bool(input) or _is_bool(other):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     if alpha != 1:
         return add(input, other, alpha=-alpha)
-    return _binary(Sub, input, other, "sub")
+    return _binary(Sub if isinstance(input, Tensor) else _RSub, input, other, "sub")
+
+
+def _is_bool(x):
+    return x.dtype is _dtype.bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
 
 
 def mul(input, other, *, out=None):
     if out is not None:
         return _into(out, mul(input, other))
-    return _binary(Mul, input, other, "mul")
+    if _is_float_and_number(input, other):
+        return MulNumber.apply(input, c=other)
+    if _is_float_and_number(other, input):
+        return MulNumber.apply(other, c=input)
+    a, b = promote(input, other, "mul")
+    cls = Mul if b.requires_grad == a.requires_grad else (_MulSavesA if b.requires_grad
+                                                          else _MulSavesB)
+    try:
+        return cls.apply(a, b)
+    except ValueError:
+        raise broadcast_error(a._data.shape, b._data.shape) from None
 
 
 def div(input, other, *, rounding_mode=None, out=None):
@@ -184,42 +320,138 @@ def div(input, other, *, rounding_mode=None, out=None):
         return _into(out, div(input, other, rounding_mode=rounding_mode))
     if rounding_mode is not None:
         return _rounded_div(input, other, rounding_mode)
+    if _is_float_and_number(input, other):
+        return DivNumber.apply(input, c=other)
+    if not isinstance(input, Tensor) and isinstance(other, Tensor) and other.requires_grad:
+        # number / tensor is number * reciprocal(tensor) in torch (MulBackward0), which saves
+        # only the reciprocal: an in-place change to ``other`` afterwards is not an error
+        # (requires_grad implies a floating tensor, whose dtype a number never changes)
+        return mul(Reciprocal.apply(other), input)
     a, b = promote(input, other, "div")
     if not a.dtype.is_floating_point:
         dt = _dtype.get_default_dtype()
         a, b = a.to(dt), b.to(dt)
     try:
-        return Div.apply(a, b)
+        return (_DivSavesB if a.requires_grad and not b.requires_grad else Div).apply(a, b)
     except ValueError:
         raise broadcast_error(a._data.shape, b._data.shape) from None
 
 
-def _rounded_div(input, other, mode):
-    a, b = promote(input, other, "div")
+class Reciprocal(Op):
+    """y = 1/x; dy/dx = -y^2 (only the output is read, as torch)."""
+    _saves = ()
+    _saves_output = True
+
+    def forward(self, x):
+        with np.errstate(divide="ignore"):
+            self.y = np.reciprocal(x)
+        return self.y
+
+    def backward(self, g):
+        y = self.y
+        return g * -(y * y)
+
+
+class RoundedDiv(Op):
+    """y = trunc(a/b) or floor(a/b); a step function: dy/da = dy/db = 0 (torch's DivBackward2)."""
+    _saves = ()
+    _torch_name = "DivBackward2"
+
+    def forward(self, a, b, mode):
+        return _rounded_div_arrays(a, b, mode)
+
+    def backward(self, g):
+        return np.zeros_like(g), np.zeros_like(g)
+
+
+def _rounded_div_arrays(a, b, mode):
     with np.errstate(divide="ignore", invalid="ignore"):
         if mode == "trunc":
-            r = np.trunc(a._data / b._data) if a.dtype.is_floating_point else \
-                (np.trunc(a._data / b._data)).astype(a._data.dtype)
+            if a.dtype.kind == "f":
+                r = np.trunc(a / b)
+            else:                              # exact integer division rounding toward 0
+                q = np.floor_divide(a, b)
+                r = q + ((q < 0) & (q * b != a))
         elif mode == "floor":
-            r = np.floor_divide(a._data, b._data)
+            r = np.floor_divide(a, b)
         else:
             raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
                              f"but found '{mode}'")
-    return Tensor._make(np.asarray(r, dtype=a._data.dtype))
+    return np.asarray(r, dtype=a.dtype)
+
+
+def _rounded_div(input, other, mode):
+    a, b = promote(input, other, "div")
+    if a.dtype.is_floating_point and (a.requires_grad or b.requires_grad):
+        try:
+            return RoundedDiv.apply(a, b, mode=mode)
+        except ValueError as e:
+            if "rounding_mode" in str(e):
+                raise
+            raise broadcast_error(a._data.shape, b._data.shape) from None
+    try:
+        return Tensor._make(_rounded_div_arrays(a._data, b._data, mode))
+    except ValueError as e:
+        if "rounding_mode" in str(e):
+            raise
+        raise broadcast_error(a._data.shape, b._data.shape) from None
 
 
 def floor_divide(input, other):
     return _rounded_div(input, other, "floor")
 
 
+class Remainder(Op):
+    """y = a - floor(a/b) b (sign of b); dy/da = 1, dy/db = -floor(a/b)."""
+    _torch_name = "RemainderBackward0"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.mod(a, b), dtype=a.dtype)
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        gb = None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = -g * np.floor(self.a / self.b)
+        return (g if na else None), gb
+
+
+class Fmod(Op):
+    """y = a - trunc(a/b) b (sign of a); dy/da = 1, dy/db = -trunc(a/b)."""
+    _torch_name = "FmodBackward0"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.fmod(a, b), dtype=a.dtype)
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        gb = None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = -g * np.trunc(self.a / self.b)
+        return (g if na else None), gb
+
+
+class _RemainderTensor(Remainder):
+    _torch_name = "RemainderBackward1"       # torch: remainder(Tensor, Tensor)
+
+
+class _FmodTensor(Fmod):
+    _torch_name = "FmodBackward1"
+
+
 def remainder(input, other):
-    a, b = promote(input, other, "remainder")
-    return Tensor._make(np.asarray(np.mod(a._data, b._data), dtype=a._data.dtype))
+    return _binary(_RemainderTensor if isinstance(other, Tensor) else Remainder, input, other,
+                   "remainder")
 
 
 def fmod(input, other):
-    a, b = promote(input, other, "fmod")
-    return Tensor._make(np.asarray(np.fmod(a._data, b._data), dtype=a._data.dtype))
+    return _binary(_FmodTensor if isinstance(other, Tensor) else Fmod, input, other, "fmod")
 
 
 def pow(input, exponent, *, out=None):
@@ -232,7 +464,8 @@ def pow(input, exponent, *, out=None):
         if not dt.is_floating_point and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         return PowScalar.apply(x, p=exponent)
-    return _binary(PowTensor, input, exponent, "pow")
+    return _binary(PowTensor if isinstance(input, Tensor) else _PowNumberBase, input, exponent,
+                   "pow")
 
 
 def true_divide(input, other):
@@ -294,6 +527,7 @@ class Log(Op):
 
 class Log1p(Op):
     """y = ln(1 + x); dy/dx = 1/(1 + x)."""
+    _torch_name = "Log1PBackward0"
 
     def forward(self, x):
         self.x = x
@@ -521,7 +755,7 @@ class Relu(Op):
         return self.y
 
     def backward(self, g):
-        return g * (self.y > 0)
+        return np.where(self.y <= 0, 0, g)      # not (y > 0): NaN passes its gradient, as torch
 
 
 def _unary(cls, name):
@@ -588,7 +822,8 @@ def square(input):
 
 
 def reciprocal(input):
-    return div(1, input) if input.dtype.is_floating_point else div(1, input.float())
+    x = input if input.dtype.is_floating_point else input.to(_dtype.get_default_dtype())
+    return Reciprocal.apply(x)
 
 
 def log2(input):
@@ -605,20 +840,58 @@ def exp2(input):
 
 # -- non-differentiable elementwise (gradient zero almost everywhere) ---------------------
 
-def _nondiff(npfn, name):
+class _Piecewise(Op):
+    """A step function (floor, ceil, trunc, round, sign): dy/dx = 0 almost everywhere.
+
+    Recorded like torch (FloorBackward0 ...), so a graph through it gives zero gradients
+    instead of an error."""
+    _saves = ()
+
+    def forward(self, x, npfn, kwargs):
+        return np.asarray(npfn(x, **kwargs))
+
+    def backward(self, g):
+        return np.zeros_like(g)
+
+
+class Sign(_Piecewise):
+    pass
+
+
+class Floor(_Piecewise):
+    pass
+
+
+class Ceil(_Piecewise):
+    pass
+
+
+class Trunc(_Piecewise):
+    pass
+
+
+class Round(_Piecewise):
+    pass
+
+
+def _step(cls, npfn, name):
     def fn(input):
+        if input.dtype.is_floating_point:
+            return cls.apply(input, npfn=npfn, kwargs={})
         return Tensor._make(np.asarray(npfn(input._data)))
     fn.__name__ = name
     return fn
 
 
-sign = _nondiff(np.sign, "sign")
-floor = _nondiff(np.floor, "floor")
-ceil = _nondiff(np.ceil, "ceil")
-trunc = _nondiff(np.trunc, "trunc")
+sign = _step(Sign, np.sign, "sign")
+floor = _step(Floor, np.floor, "floor")
+ceil = _step(Ceil, np.ceil, "ceil")
+trunc = _step(Trunc, np.trunc, "trunc")
 
 
 def round(input, *, decimals=0):
+    if input.dtype.is_floating_point:
+        return Round.apply(input, npfn=np.round, kwargs={"decimals": decimals})
     return Tensor._make(np.asarray(np.round(input._data, decimals)))
 
 
@@ -648,11 +921,21 @@ class Maximum(Op):
         return np.maximum(a, b)
 
     def backward(self, g):
-        a, b = self.a, self.b
-        w = (a > b) + 0.5 * (a == b)
-        w = w.astype(g.dtype, copy=False)
-        na, nb = self.needs_input_grad
-        return (g * w if na else None), (g * (1 - w) if nb else None)
+        # torch: a gets g unless a < b, b gets g unless a > b, 0.5 each on ties; so where a
+        # NaN wins, both inputs receive the gradient
+        return _pick_grads(self, g, np.less, np.greater)
+
+
+def _pick_grads(node, g, a_loses, b_loses):
+    a, b = node.a, node.b
+    na, nb = node.needs_input_grad
+    tie = a == b
+    ga = gb = None
+    if na:
+        ga = g * np.where(tie, 0.5, ~a_loses(a, b)).astype(g.dtype, copy=False)
+    if nb:
+        gb = g * np.where(tie, 0.5, ~b_loses(a, b)).astype(g.dtype, copy=False)
+    return ga, gb
 
 
 class Minimum(Op):
@@ -663,11 +946,7 @@ class Minimum(Op):
         return np.minimum(a, b)
 
     def backward(self, g):
-        a, b = self.a, self.b
-        w = (a < b) + 0.5 * (a == b)
-        w = w.astype(g.dtype, copy=False)
-        na, nb = self.needs_input_grad
-        return (g * w if na else None), (g * (1 - w) if nb else None)
+        return _pick_grads(self, g, np.greater, np.less)
 
 
 def maximum(input, other, *, out=None):
@@ -721,6 +1000,14 @@ class ClampTensor(Op):
             (g * above if nhi else None)
 
 
+def _broadcastable(*shapes):
+    try:
+        np.broadcast_shapes(*shapes)
+        return True
+    except ValueError:
+        return False
+
+
 def clamp(input, min=None, max=None, *, out=None):
     """Squeeze each element into [min, max] (``torch.clamp(input, min, max, out=None)``)."""
     if min is None and max is None:
@@ -732,7 +1019,12 @@ def clamp(input, min=None, max=None, *, out=None):
         dt = _dtype.result_type(input, lo, hi)
         x, lo, hi = (t if t.dtype is dt else t.to(dt) for t in
                      (ref, as_tensor_operand(lo, ref), as_tensor_operand(hi, ref)))
-        r = ClampTensor.apply(x, lo, hi)
+        try:
+            r = ClampTensor.apply(x, lo, hi)
+        except ValueError:
+            shapes = [t._data.shape for t in (x, lo, hi)]
+            raise broadcast_error(shapes[0], np.broadcast_shapes(*shapes[1:]) if
+                                  _broadcastable(*shapes[1:]) else shapes[1]) from None
     else:
         dt = _dtype.result_type(input, *(v for v in (min, max) if v is not None))
         x = input if input.dtype is dt else input.to(dt)
@@ -770,6 +1062,9 @@ def where(condition, input=None, other=None, *, out=None):
         else:
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
                                f"tensor with dtype {condition.dtype.name.capitalize()}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        dt = _dtype.result_type(input, other)          # two numbers: their default dtype
+        input = Tensor._make(np.asarray(input, dtype=dt.np))
     a, b = promote(input, other, "where")
     try:
         r = Where.apply(condition, a, b)

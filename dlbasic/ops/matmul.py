@@ -17,8 +17,15 @@ def _sz(shape):
 class MatMul(Op):
     """y = a @ b for operands of at least 2 dims (1-D operands are promoted by the caller)."""
 
+    def name(self):
+        # torch: 2-D @ 2-D is an mm; batched products end in a reshape of a bmm
+        if self._torch_name:
+            return self._torch_name
+        return "MmBackward0" if self.ndims == (2, 2) else "UnsafeViewBackward0"
+
     def forward(self, a, b):
         self.a, self.b = a, b
+        self.ndims = (a.ndim, b.ndim)
         return np.matmul(a, b)
 
     def backward(self, g):
@@ -30,20 +37,26 @@ class MatMul(Op):
 
 
 class Mm(MatMul):
-    pass
+    _torch_name = "MmBackward0"
 
 
 class Bmm(MatMul):
-    pass
+    _torch_name = "BmmBackward0"
 
 
 class _MatVec(Op):
     """matmul with 1-D operands: promoted to matrices for the product, squeezed after."""
-    _torch_name = "MvBackward0"
+
+    def name(self):
+        if self.a1 and self.b1:
+            return "DotBackward0"
+        if self.b1:
+            return "MvBackward0" if self.a2 else "UnsafeViewBackward0"
+        return "SqueezeBackward4"
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        self.a1, self.b1 = a.ndim == 1, b.ndim == 1
+        self.a1, self.b1, self.a2 = a.ndim == 1, b.ndim == 1, a.ndim == 2
         return np.asarray(np.matmul(a, b))
 
     def backward(self, g):
@@ -206,6 +219,9 @@ class Einsum(Op):
             # labels of x_i missing from every other term were summed away: broadcast back
             target = ins[i]
             present = set(out).union(*others) if others else set(out)
+            if len(set(target)) != len(target):
+                grads.append(_einsum_repeated_grad(g, out, others, ops, target, present, x))
+                continue
             keep = "".join(c for c in target if c in present)
             r = np.einsum(",".join([out] + others) + "->" + keep, g, *ops, optimize=True)
             if keep != target:
@@ -217,6 +233,22 @@ class Einsum(Op):
                 r = np.broadcast_to(exp, x.shape)
             grads.append(r)
         return tuple(grads)
+
+
+def _einsum_repeated_grad(g, out, others, ops, target, present, x):
+    """Gradient for an operand with a repeated label ("ii->i"): it lands on the diagonal."""
+    uniq = "".join(dict.fromkeys(target))
+    sizes = {c: x.shape[k] for k, c in enumerate(target)}
+    keep = "".join(c for c in uniq if c in present)
+    r = np.einsum(",".join([out] + others) + "->" + keep, g, *ops, optimize=True)
+    for k, c in enumerate(uniq):
+        if c not in keep:
+            r = np.expand_dims(r, k)
+    r = np.broadcast_to(r, tuple(sizes[c] for c in uniq))
+    grid = np.indices(r.shape, sparse=True)
+    res = np.zeros(x.shape, dtype=r.dtype)
+    np.add.at(res, tuple(grid[uniq.index(c)] for c in target), r)
+    return res
 
 
 def einsum(equation, *operands):

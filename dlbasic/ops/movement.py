@@ -116,20 +116,38 @@ def unflatten(input, dim, sizes):
     return reshape(input, tuple(shp[:d]) + sizes + tuple(shp[d + 1:]))
 
 
+class _SqueezeAll(Reshape):
+    _torch_name = "SqueezeBackward0"
+
+
+class _SqueezeDim(Reshape):
+    _torch_name = "SqueezeBackward1"
+
+
+class _SqueezeDims(Reshape):
+    _torch_name = "SqueezeBackward2"
+
+
+class _Unsqueeze(Reshape):
+    _torch_name = "UnsqueezeBackward0"
+
+
 def squeeze(input, dim=None):
     shp = input.shape
     if dim is None:
         new = tuple(s for s in shp if s != 1)
+        cls = _SqueezeAll
     else:
         axes = normalize_dims(dim, input.ndim) if input.ndim else ()
         new = tuple(s for i, s in enumerate(shp) if not (i in axes and s == 1))
-    return Reshape.apply(input, shape=new)
+        cls = _SqueezeDims if isinstance(dim, (tuple, list)) else _SqueezeDim
+    return cls.apply(input, shape=new)
 
 
 def unsqueeze(input, dim):
     d = wrap_dim(dim, input.ndim + 1)
     shp = tuple(input.shape)
-    return Reshape.apply(input, shape=shp[:d] + (1,) + shp[d:])
+    return _Unsqueeze.apply(input, shape=shp[:d] + (1,) + shp[d:])
 
 
 class Permute(Op):
@@ -147,6 +165,10 @@ class Permute(Op):
 
 class Transpose(Permute):
     _torch_name = "TransposeBackward0"
+
+
+class _T(Permute):
+    _torch_name = "TBackward0"
 
 
 def permute(input, *dims):
@@ -195,7 +217,7 @@ def t(input):
                            f"{input.ndim}D")
     if input.ndim < 2:
         return input
-    return Permute.apply(input, dims=(1, 0))
+    return _T.apply(input, dims=(1, 0))
 
 
 class Expand(Op):
@@ -298,13 +320,21 @@ class Cat(Op):
     _saves = ()
 
     def forward(self, *xs, axis):
+        # torch skips legacy empty 1-D tensors (shape (0,)) in any cat; they get a (0,) grad
         self.axis = axis
-        self.sizes = [x.shape[axis] for x in xs]
-        return np.concatenate(xs, axis=axis)
+        self.empty = [x.ndim == 1 and x.shape[0] == 0 for x in xs]
+        if all(self.empty):
+            self.empty[0] = False
+        kept = [x for x, e in zip(xs, self.empty) if not e]
+        self.sizes = [x.shape[axis] for x in kept]
+        return np.concatenate(kept, axis=axis)
 
     def backward(self, g):
         bounds = np.cumsum(self.sizes)[:-1]
-        return tuple(np.split(g, bounds, axis=self.axis))
+        parts = iter(np.split(g, bounds, axis=self.axis))
+        if not any(self.empty):
+            return tuple(parts)
+        return tuple(np.zeros((0,), g.dtype) if e else next(parts) for e in self.empty)
 
 
 def _common(tensors, name):
@@ -312,7 +342,9 @@ def _common(tensors, name):
         raise TypeError(f"{name}(): argument 'tensors' must be tuple of Tensors, not Tensor")
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
+        if name == "cat":
+            raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+        raise RuntimeError(f"{name} expects a non-empty TensorList")
     dt = _dtype.result_type(*tensors)
     return [x if x.dtype is dt else x.to(dt) for x in tensors]
 
@@ -320,13 +352,13 @@ def _common(tensors, name):
 def cat(tensors, dim=0, *, out=None):
     tensors = _common(tensors, "cat")
     # torch skips legacy empty 1-D tensors
-    tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
-    nd = tensors[0].ndim
+    checked = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
+    nd = checked[0].ndim
     if nd == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
     axis = wrap_dim(dim, nd)
-    ref = tensors[0].shape
-    for i, x in enumerate(tensors):
+    ref = checked[0].shape
+    for i, x in enumerate(checked):
         if x.ndim != nd:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {nd} and "
                                f"{x.ndim}")
@@ -389,10 +421,10 @@ class Split(MultiOutputOp):
     _is_view = True
 
     def name(self):
-        return "SplitWithSizesBackward0"
+        return "SplitBackward0" if self.equal else "SplitWithSizesBackward0"
 
-    def forward(self, x, sizes, axis):
-        self.axis = axis
+    def forward(self, x, sizes, axis, equal=False):
+        self.axis, self.equal = axis, equal
         bounds = np.cumsum(sizes)[:-1]
         return tuple(np.split(x, bounds, axis=axis))
 
@@ -415,7 +447,8 @@ def split(tensor, split_size_or_sections, dim=0):
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
                                f"(input tensor's size at dimension {dim}), but got "
                                f"split_sizes={sizes}")
-    return Split.apply(tensor, sizes=sizes, axis=axis)
+    return Split.apply(tensor, sizes=sizes, axis=axis,
+                       equal=isinstance(split_size_or_sections, int))
 
 
 def chunk(input, chunks, dim=0):
@@ -494,6 +527,10 @@ def select(input, dim, index):
 
 def _convert_key(key, shape):
     """Turn Tensors inside an index into arrays and check bounds the way torch reports them."""
+    if isinstance(key, list) and len(key) < 32 and any(
+            k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, Tensor))
+            for k in key):
+        key = tuple(key)      # torch (like old NumPy) reads such a list as a tuple of indices
     if not isinstance(key, tuple):
         key = (key,)
     out = []
@@ -552,11 +589,27 @@ class GetItem(Op):
     _saves = ()
 
     def name(self):
-        return "IndexBackward0" if self.advanced else "SliceBackward0"
+        # torch names the last indexing step it applied (full slices and ... are skipped)
+        if self.advanced:
+            return "IndexBackward0"
+        for k in reversed(self.key):
+            if k is None:
+                return "UnsqueezeBackward0"
+            if isinstance(k, slice):
+                if k != slice(None):
+                    return "SliceBackward0"
+            elif k is not Ellipsis:
+                return "SelectBackward0"
+        return "SliceBackward0" if any(isinstance(k, slice) for k in self.key) \
+            else "AliasBackward0"
 
     def forward(self, x, key, advanced):
         self.shape, self.key, self.advanced = x.shape, key, advanced
-        return x[key]
+        out = x[key]
+        if not isinstance(out, np.ndarray):
+            # an all-integer key gives a NumPy scalar (a copy); torch gives a 0-d view
+            out = x[key + (Ellipsis,)]
+        return out
 
     def backward(self, g):
         out = np.zeros(self.shape, dtype=g.dtype)
@@ -652,8 +705,8 @@ def _scatter_add_into(out, index, src, axis):
 def gather(input, dim, index):
     axis = wrap_dim(dim, input.ndim)
     idx = index._data
-    if idx.dtype != np.int64:
-        raise RuntimeError("gather(): Expected dtype int64 for index")
+    if idx.dtype not in (np.int64, np.int32):
+        raise RuntimeError("gather(): Expected dtype int32/int64 for index")
     if idx.ndim != input.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input "
                            "tensor")
@@ -711,7 +764,11 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
 
 def scatter_add(input, dim, index, src):
     axis = wrap_dim(dim, input.ndim)
-    return Scatter.apply(input, src, index=index._data, axis=axis, add=True)
+    idx = index._data
+    if src.shape != idx.shape:
+        # torch reads only the leading index.shape block of a larger src
+        src = getitem(src, tuple(slice(0, s) for s in idx.shape))
+    return Scatter.apply(input, src, index=idx, axis=axis, add=True)
 
 
 def index_add(input, dim, index, source, *, alpha=1):

@@ -10,7 +10,19 @@ import numpy as np
 from .. import _dtype
 from .._tensor import Tensor
 from ..autograd.function import Op
-from ._util import normalize_dims, wrap_dim
+from ._util import normalize_dims as _normalize_dims, wrap_dim
+
+
+def normalize_dims(dim, ndim):
+    """Sorted axes for ``dim``; a 0-dim tensor accepts dim 0/-1 and has no axis to reduce."""
+    axes = _normalize_dims(dim, ndim)
+    return axes if ndim else ()
+
+
+def _axis(dim, ndim):
+    """One wrapped axis, or None for a 0-dim tensor (torch accepts dim 0/-1 there)."""
+    axis = wrap_dim(dim, ndim)
+    return axis if ndim else None
 
 __all__ = ["sum", "mean", "prod", "var", "std", "var_mean", "std_mean", "max", "min", "amax",
            "amin", "logsumexp", "norm", "argmax", "argmin", "all", "any", "cumsum",
@@ -36,11 +48,11 @@ class Sum(Op):
     _saves = ()
 
     def name(self):
-        return "SumBackward1" if self.axes is not None and len(self.axes) != self.ndim \
-            else "SumBackward0"
+        return "SumBackward1" if self.dim_given else "SumBackward0"
 
-    def forward(self, x, axes, keepdim, dtype):
+    def forward(self, x, axes, keepdim, dtype, dim_given=False):
         self.shape, self.axes, self.keepdim, self.ndim = x.shape, axes, keepdim, x.ndim
+        self.dim_given = dim_given
         return np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=dtype))
 
     def backward(self, g):
@@ -52,10 +64,11 @@ class Mean(Op):
     _saves = ()
 
     def name(self):
-        return "MeanBackward1" if len(self.axes) != self.ndim else "MeanBackward0"
+        return "MeanBackward1" if self.dim_given else "MeanBackward0"
 
-    def forward(self, x, axes, keepdim):
+    def forward(self, x, axes, keepdim, dim_given=False):
         self.shape, self.axes, self.keepdim, self.ndim = x.shape, axes, keepdim, x.ndim
+        self.dim_given = dim_given
         n = 1
         for a in axes:
             n *= x.shape[a]
@@ -82,7 +95,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     x = input if dt is None else input.to(_dtype.from_numpy_dtype(np.dtype(dt)))
     if axes is not None and len(axes) == 0:
         axes = None
-    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=None)
+    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=None, dim_given=dim is not None)
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
@@ -99,7 +112,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
                            "floating point or complex dtype. Got: "
                            f"{_SHORT.get(input.dtype.name, input.dtype.name)}")
     axes = normalize_dims(dim, input.ndim)
-    return Mean.apply(input, axes=axes, keepdim=keepdim)
+    return Mean.apply(input, axes=axes, keepdim=keepdim, dim_given=dim is not None)
 
 
 _SHORT = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
@@ -144,9 +157,9 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
         input = input.to(dtype)
     if not input.dtype.is_floating_point:
         return Tensor._make(np.asarray(input._data.prod(
-            axis=None if dim is None else wrap_dim(dim, input.ndim), keepdims=keepdim,
+            axis=None if dim is None else _axis(dim, input.ndim), keepdims=keepdim,
             dtype=np.int64)))
-    axis = None if dim is None else wrap_dim(dim, input.ndim)
+    axis = None if dim is None else _axis(dim, input.ndim)
     return Prod.apply(input, axis=axis, keepdim=keepdim)
 
 
@@ -170,6 +183,21 @@ class Var(Op):
             g = np.expand_dims(g, self.axes)
         with np.errstate(divide="ignore", invalid="ignore"):
             return g * self.centered * (2 / self.x.dtype.type(self.denom))
+
+
+class Std(Var):
+    """y = sqrt(var(x)); dy/dx = (x - mean) / ((n - correction) y)."""
+    _saves_output = True
+
+    def forward(self, x, axes, correction, keepdim):
+        with np.errstate(invalid="ignore"):
+            self.y = np.sqrt(Var.forward(self, x, axes, correction, keepdim))
+        return self.y
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gv = np.where(self.y == 0, 0, g / (2 * self.y))     # 0 where std is 0, as torch
+        return Var.backward(self, gv)
 
 
 def _correction(unbiased, correction):
@@ -196,8 +224,11 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    from .elementwise import sqrt
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    dim, corr, keepdim = _var_args(dim, unbiased, keepdim, correction)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    return Std.apply(input, axes=normalize_dims(dim, input.ndim), correction=corr,
+                     keepdim=keepdim)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -222,7 +253,8 @@ class MaxAll(Op):
         return np.asarray(self.y)
 
     def backward(self, g):
-        mask = self.x == self.y
+        # a NaN maximum is where torch sends the gradient
+        mask = np.isnan(self.x) if np.isnan(self.y) else self.x == self.y
         return mask * (g / mask.sum())
 
 
@@ -374,7 +406,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p in (float("-inf"), "-inf"):
         return amin(_abs(input), axes, keepdim)
     if p == 0:
-        return sum((input != 0).to(input.dtype), axes, keepdim)
+        from .elementwise import Sign
+        nonzero = Sign.apply(input, npfn=lambda a: (a != 0).astype(a.dtype), kwargs={})
+        return sum(nonzero, axes, keepdim)
     if p == 1:
         return sum(_abs(input), axes, keepdim)
     if isinstance(p, str):
@@ -421,10 +455,12 @@ class Cumsum(Op):
 
     def forward(self, x, axis):
         self.axis = axis
-        return np.cumsum(x, axis=axis)
+        return np.cumsum(x, axis=axis).reshape(x.shape)     # axis None: a 0-dim input
 
     def backward(self, g):
         a = self.axis
+        if a is None:
+            return g
         return np.flip(np.cumsum(np.flip(g, a), axis=a), a)
 
 
@@ -432,14 +468,16 @@ def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
     if not input.dtype.is_floating_point:
-        return Tensor._make(np.cumsum(input._data, axis=wrap_dim(dim, input.ndim), dtype=np.int64))
-    return Cumsum.apply(input, axis=wrap_dim(dim, input.ndim))
+        return Tensor._make(np.cumsum(input._data, axis=_axis(dim, input.ndim),
+                                      dtype=np.int64).reshape(input.shape))
+    return Cumsum.apply(input, axis=_axis(dim, input.ndim))
 
 
 def median(input, dim=None, keepdim=False):
     if dim is None:
-        flat = np.sort(input._data.reshape(-1))
-        return Tensor._make(np.asarray(flat[(flat.size - 1) // 2]))
+        from .movement import reshape
+        order = np.argsort(input._data.reshape(-1), kind="stable")
+        return reshape(input, -1)[int(order[(order.size - 1) // 2])]
     axis = wrap_dim(dim, input.ndim)
     order = np.argsort(input._data, axis=axis, kind="stable")
     k = (input.shape[axis] - 1) // 2
