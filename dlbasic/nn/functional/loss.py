@@ -17,7 +17,7 @@ from ...autograd.grad_mode import _state
 from .activation import log_softmax
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy"]
+           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy", "kl_div"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -304,3 +304,30 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
     if n == 0:
         return loss.sum() * float("nan")
     return loss.sum() / n
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL(target || q) pointwise, with ``input`` = log q: target (log target - input).
+
+    Where target = 0 the term is 0 (x log x -> 0).  'batchmean' divides the sum by the batch
+    size and is the true KL divergence; 'mean' divides by the number of elements, as torch.
+    """
+    _check_tensors("kl_div", input=input, target=target)
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", stacklevel=2)
+    if log_target:
+        loss = E.exp(target) * (target - input)
+    else:
+        positive = target > 0
+        safe = E.where(positive, target, 1.0)          # log(1) = 0 keeps the gradient finite
+        loss = E.where(positive, target * E.log(safe), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)

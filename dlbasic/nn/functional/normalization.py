@@ -4,7 +4,7 @@ import numbers
 from ..._tensor import Tensor
 from ...ops.normalization import NativeLayerNorm
 
-__all__ = ["layer_norm", "group_norm", "normalize"]
+__all__ = ["layer_norm", "group_norm", "normalize", "cosine_similarity"]
 
 
 def _shape_list(shape):
@@ -68,3 +68,17 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
         out.copy_(res)
         return out
     return res
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """x1 . x2 / (max(||x1||, eps) max(||x2||, eps)) along ``dim`` (inputs broadcast)."""
+    for name, t in (("x1", x1), ("x2", x2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cosine_similarity(): argument '{name}' (position "
+                            f"{1 if name == 'x1' else 2}) must be Tensor, not "
+                            f"{type(t).__name__}")
+    from ...ops.movement import broadcast_tensors
+    x1, x2 = broadcast_tensors(x1, x2)
+    n1 = x1.norm(dim=dim, keepdim=True).clamp(min=eps)
+    n2 = x2.norm(dim=dim, keepdim=True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
