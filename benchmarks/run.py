@@ -79,10 +79,13 @@ def resnet18_cifar(lib, num_classes=10):
 # -- timing -----------------------------------------------------------------------------
 
 def interleave(fns, repeats, inner=1):
-    """Time each callable ``repeats`` times, alternating; seconds per call."""
+    """Time each callable ``repeats`` times, alternating (A B, then B A, so that a drift in the
+    machine's load favours neither); seconds per call."""
     times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
+    keys = list(fns)
+    for r in range(repeats):
+        for k in (keys if r % 2 == 0 else keys[::-1]):
+            fn = fns[k]
             t = time.perf_counter()
             for _ in range(inner):
                 fn()
@@ -190,6 +193,9 @@ def w4_tiny(repeats):
             y.sum().backward()
         return run
     fns = {"dlbasic": make(dl), "torch": make(torch)}
+    for f in fns.values():                       # warm-up
+        for _ in range(5):
+            f()
     times = interleave(fns, repeats, inner=10)
     # 201 ops per run, forward + backward
     return summarize("W4 tiny ops fwd+bwd (per op)",
@@ -279,10 +285,29 @@ def machine():
            f"NumPy {np.__version__}"
 
 
+def _merge(rows, path_json, today):
+    """This run's rows, plus the previous file's rows of workloads not run this time (so that
+    ``--only W4`` does not erase the W2 row the README shows); each row keeps its date."""
+    for r in rows:
+        r["date"] = today
+    try:
+        with open(path_json) as f:
+            old = json.load(f)["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return rows
+    new = {r["workload"]: r for r in rows}
+    merged = [new.pop(r["workload"], r) for r in old if isinstance(r, dict) and "workload" in r]
+    return merged + list(new.values())
+
+
 def write(rows, path_json, path_md):
     import torch
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(),
             "torch": torch.__version__}
+    rows = _merge(rows, path_json, meta["date"])
+    dates = sorted({r.get("date", "?") for r in rows})
+    if len(dates) > 1:
+        meta["date"] = f"{dates[0]} to {dates[-1]}"
     os.makedirs(os.path.dirname(path_json), exist_ok=True)
     with open(path_json, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=2)

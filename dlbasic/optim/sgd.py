@@ -72,7 +72,10 @@ class SGD(Optimizer):
                         else:
                             b = buf._data
                             b *= momentum
-                            b += g * (1.0 - dampening)
+                            if dampening == 0:
+                                b += g                 # no temporary for the common case
+                            else:
+                                b += g * (1.0 - dampening)
                             buf._vbox[0] += 1
                         g = g + momentum * buf._data if nesterov else buf._data
                     d -= g * lr
