@@ -8,7 +8,6 @@ PIP    := $(VENV)/bin/pip
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 	touch $@
 
 $(VENV)/.extras: $(VENV)/.created pyproject.toml

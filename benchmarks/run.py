@@ -12,7 +12,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -207,10 +206,12 @@ def w5_inference(repeats):
     rows = []
     rng = np.random.default_rng(0)
     from dlbasic import models as dmodels
-    sys.path.insert(0, os.path.join(HERE, "..", "tests", "parity"))
-    try:
-        from test_models import torch_resnet18 as tref
-    except Exception:            # the reference builder lives with the parity tests
+    try:    # the torchvision-layout torch reference lives with the parity tests
+        from tests.parity.test_models import TResNet, TBasicBlock
+
+        def tref():
+            return TResNet(TBasicBlock, [2, 2, 2, 2])
+    except Exception:
         tref = None
     cases = [("W5 resnet18 eval 1x3x224x224", (1, 3, 224, 224), "imagenet"),
              ("W5 resnet18-cifar eval 32x3x32x32", (32, 3, 32, 32), "cifar")]
@@ -269,7 +270,11 @@ def _rss_child(workload, libname):
     step = train_step_fn(lib, model, x, y)
     for _ in range(3):
         step()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM (peak resident set of this address space); ru_maxrss would carry over the
+    # parent's peak across fork + exec on Linux
+    with open("/proc/self/status") as f:
+        hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    print(hwm / 1024)
 
 
 WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference}
