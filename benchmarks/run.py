@@ -44,12 +44,12 @@ def mlp(lib):
                          nn.Linear(128, 10))
 
 
-def resnet18_cifar(lib, num_classes=10):
-    """ResNet-18 for 32x32 inputs: 3x3 stem, no max-pool, 4 stages of 2 BasicBlocks."""
+def basic_block(lib, cin, cout, stride):
+    """y = ReLU(F(x) + shortcut(x)) with a 1x1 conv + BN shortcut when the shape changes."""
     nn = lib.nn
 
     class Block(nn.Module):
-        def __init__(self, cin, cout, stride):
+        def __init__(self):
             super().__init__()
             self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
             self.bn1 = nn.BatchNorm2d(cout)
@@ -65,14 +65,28 @@ def resnet18_cifar(lib, num_classes=10):
             out = self.relu(self.bn1(self.conv1(x)))
             out = self.bn2(self.conv2(out))
             return self.relu(out + self.shortcut(x))
+    return Block()
 
+
+def resnet18_cifar(lib, num_classes=10):
+    """ResNet-18 for 32x32 inputs: 3x3 stem, no max-pool, 4 stages of 2 BasicBlocks."""
+    nn = lib.nn
     layers = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU()]
     cin = 64
     for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-        layers += [Block(cin, cout, stride), Block(cout, cout, 1)]
+        layers += [basic_block(lib, cin, cout, stride), basic_block(lib, cout, cout, 1)]
         cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)]
     return nn.Sequential(*layers)
+
+
+def mini_resnet(lib, num_classes=10):
+    """The ``make demo`` network (dlbasic/demo.py): conv-BN-ReLU, max-pool, two blocks."""
+    nn = lib.nn
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
+                         nn.ReLU(), nn.MaxPool2d(2), basic_block(lib, 32, 32, 1),
+                         basic_block(lib, 32, 64, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(64, num_classes))
 
 
 # -- timing -----------------------------------------------------------------------------
@@ -244,6 +258,42 @@ def w5_inference(repeats):
     return rows
 
 
+def w6_demo_epoch(repeats):
+    """One training epoch of the ``make demo`` recipe on real Fashion-MNIST, each library once."""
+    dl, torch = _libs()
+    from benchmarks.recipes import load
+    x_train, y_train, _, _ = load()
+    x_train = x_train.reshape(-1, 1, 28, 28)
+    order = np.random.default_rng(0).permutation(len(x_train))
+    batch = 128
+    steps = (len(order) + batch - 1) // batch
+    torch.manual_seed(0)
+    tm = mini_resnet(torch)
+    dm = mini_resnet(dl)
+    copy_weights(tm, dm)
+
+    def epoch(lib, model):
+        opt = lib.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True,
+                            weight_decay=5e-4)
+        sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=steps)
+        loss_fn = lib.nn.CrossEntropyLoss()
+        model.train()
+        t = time.perf_counter()
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            loss = loss_fn(model(lib.from_numpy(x_train[idx])), lib.from_numpy(y_train[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        return time.perf_counter() - t, loss.item()
+    td, ld = epoch(dl, dm)
+    tt, lt = epoch(torch, tm)
+    print(f"  final batch loss: dlbasic {ld:.4f}, torch {lt:.4f}")
+    return summarize("W6 demo recipe, one epoch", {"dlbasic": [td], "torch": [tt]},
+                     unit="s", scale=1.0)
+
+
 def _peak_rss(workload, lib):
     """Peak resident memory (MiB) of a fresh process running a few steps of ``workload``."""
     code = (f"import benchmarks.run as b; b._rss_child({workload!r}, {lib!r})")
@@ -277,7 +327,8 @@ def _rss_child(workload, libname):
     print(hwm / 1024)
 
 
-WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference}
+WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference,
+             "W6": w6_demo_epoch}
 
 
 def machine():
