@@ -11,7 +11,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import no_grad
-from .optimizer import Optimizer, _scalar, _bump, _step_tensor
+from .optimizer import Optimizer, _scalar, _bump, _effective_grad, _step_tensor
 
 __all__ = ["Adagrad"]
 
@@ -70,11 +70,7 @@ class Adagrad(Optimizer):
                     step_t = _step_tensor(state)
                     step_t._data += 1
                     step = float(step_t._data)
-                    g = p.grad._data
-                    if maximize:
-                        g = np.negative(g)
-                    if weight_decay != 0:
-                        g = g + weight_decay * d
+                    g = _effective_grad(p, maximize, weight_decay)
                     clr = lr / (1 + (step - 1) * lr_decay)
                     s = state["sum"]._data
                     s += g * g

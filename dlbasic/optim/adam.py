@@ -14,7 +14,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import no_grad
-from .optimizer import Optimizer, _scalar, _bump, _step_tensor
+from .optimizer import Optimizer, _scalar, _bump, _step_tensor, _effective_grad
 
 __all__ = ["Adam"]
 
@@ -84,18 +84,13 @@ class Adam(Optimizer):
                         state["exp_avg_sq"] = Tensor._make(np.zeros_like(d))
                         if amsgrad:
                             state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(d))
-                    g = p.grad._data
-                    if maximize:
-                        g = np.negative(g)
+                    # Adam folds weight decay into the gradient (L2); AdamW decays the weights
+                    g = _effective_grad(p, maximize, 0 if decoupled else weight_decay)
                     step_t = _step_tensor(state)
                     step_t._data += 1
                     step = float(step_t._data)
-
-                    if weight_decay != 0:
-                        if decoupled:
-                            d *= 1.0 - lr * weight_decay
-                        else:
-                            g = g + weight_decay * d
+                    if decoupled and weight_decay != 0:
+                        d *= 1.0 - lr * weight_decay
 
                     m = state["exp_avg"]._data
                     v = state["exp_avg_sq"]._data

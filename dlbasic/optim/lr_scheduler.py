@@ -155,23 +155,6 @@ class LRScheduler:
 _LRScheduler = LRScheduler
 
 
-def _lambdas_state(scheduler):
-    """State dict of LambdaLR/MultiplicativeLR: plain functions are not saved (as torch)."""
-    sd = {k: v for k, v in scheduler.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-    sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
-                        for fn in scheduler.lr_lambdas]
-    return sd
-
-
-def _load_lambdas_state(scheduler, state_dict):
-    state_dict = dict(state_dict)
-    lr_lambdas = state_dict.pop("lr_lambdas")
-    scheduler.__dict__.update(state_dict)
-    for fn, saved in zip(scheduler.lr_lambdas, lr_lambdas):
-        if saved is not None:
-            fn.__dict__.update(saved)
-
-
 def _as_lambdas(optimizer, lr_lambda):
     if not isinstance(lr_lambda, (list, tuple)):
         return [lr_lambda] * len(optimizer.param_groups)
@@ -181,19 +164,36 @@ def _as_lambdas(optimizer, lr_lambda):
     return list(lr_lambda)
 
 
-class LambdaLR(LRScheduler):
-    """lr = initial_lr * lr_lambda(epoch)."""
+class _LambdaScheduler(LRScheduler):
+    """Shared by LambdaLR and MultiplicativeLR: one ``lr_lambda`` per param group."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         self.optimizer = optimizer
         self.lr_lambdas = _as_lambdas(optimizer, lr_lambda)
+        self._check_lambdas()
         super().__init__(optimizer, last_epoch)
 
+    def _check_lambdas(self):
+        pass
+
     def state_dict(self):
-        return _lambdas_state(self)
+        """Plain functions are not saved (as torch); callable objects keep their __dict__."""
+        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        sd["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+                            for fn in self.lr_lambdas]
+        return sd
 
     def load_state_dict(self, state_dict):
-        _load_lambdas_state(self, state_dict)
+        state_dict = dict(state_dict)
+        lr_lambdas = state_dict.pop("lr_lambdas")
+        self.__dict__.update(state_dict)
+        for fn, saved in zip(self.lr_lambdas, lr_lambdas):
+            if saved is not None:
+                fn.__dict__.update(saved)
+
+
+class LambdaLR(_LambdaScheduler):
+    """lr = initial_lr * lr_lambda(epoch)."""
 
     def get_lr(self):
         self._warn_get_lr()
@@ -201,22 +201,13 @@ class LambdaLR(LRScheduler):
                 for lmbda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_LambdaScheduler):
     """lr = lr * lr_lambda(epoch) at every step after the first."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        self.optimizer = optimizer
-        self.lr_lambdas = _as_lambdas(optimizer, lr_lambda)
+    def _check_lambdas(self):
         for fn in self.lr_lambdas:
             if not callable(fn):
                 raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
-        super().__init__(optimizer, last_epoch)
-
-    def state_dict(self):
-        return _lambdas_state(self)
-
-    def load_state_dict(self, state_dict):
-        _load_lambdas_state(self, state_dict)
 
     def get_lr(self):
         self._warn_get_lr()

@@ -281,6 +281,16 @@ def _step_tensor(state):
     return st
 
 
+def _effective_grad(p, maximize, weight_decay):
+    """The gradient an update uses: negated for ``maximize``, plus the L2 term weight_decay*p."""
+    g = p.grad._data
+    if maximize:
+        g = np.negative(g)
+    if weight_decay != 0:
+        g = g + weight_decay * p._data
+    return g
+
+
 def _bump(p):
     """Record an in-place write into ``p`` (autograd's version counter)."""
     p._vbox[0] += 1

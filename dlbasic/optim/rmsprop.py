@@ -14,7 +14,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd import no_grad
 from .adam import _lerp_
-from .optimizer import Optimizer, _scalar, _bump, _step_tensor
+from .optimizer import Optimizer, _scalar, _bump, _effective_grad, _step_tensor
 
 __all__ = ["RMSprop"]
 
@@ -68,11 +68,7 @@ class RMSprop(Optimizer):
                             state["grad_avg"] = Tensor._make(np.zeros_like(d))
                     step_t = _step_tensor(state)
                     step_t._data += 1
-                    g = p.grad._data
-                    if maximize:
-                        g = np.negative(g)
-                    if weight_decay != 0:
-                        g = g + weight_decay * d
+                    g = _effective_grad(p, maximize, weight_decay)
                     v = state["square_avg"]._data
                     v *= alpha
                     sq = g * g

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import no_grad
-from .optimizer import Optimizer, _scalar, _bump
+from .optimizer import Optimizer, _scalar, _bump, _effective_grad
 
 __all__ = ["SGD"]
 
@@ -58,11 +58,7 @@ class SGD(Optimizer):
                     if p.grad is None:
                         continue
                     d = p._data
-                    g = p.grad._data
-                    if maximize:
-                        g = np.negative(g)
-                    if weight_decay != 0:
-                        g = g + weight_decay * d
+                    g = _effective_grad(p, maximize, weight_decay)
                     if momentum != 0:
                         state = self.state[p]
                         buf = state.get("momentum_buffer")
