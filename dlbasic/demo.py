@@ -5,7 +5,7 @@
 The run is an ordinary ``dlbasic train`` run (progress bar, per-epoch test accuracy,
 ``metrics.csv``/``metrics.json``, ``curves.png``, ``last.pt``/``best.pt`` under ``runs/demo``),
 with a recipe chosen by measurement to reach >= 90 % test accuracy in under 10 minutes on a
-2-core machine: a shallow residual net (``mini_resnet`` below, two ``CifarBasicBlock``s),
+2-core machine: a shallow residual net (``models.mini_resnet``, two ``CifarBasicBlock``s),
 batch 128, SGD with Nesterov momentum 0.9 and weight decay 5e-4, a one-cycle learning rate
 with peak 0.2.  Ctrl-C saves a checkpoint; ``dlbasic train --out runs/demo --resume``
 continues it.
@@ -15,27 +15,9 @@ import os
 import sys
 import time
 
+from .models import mini_resnet
+
 __all__ = ["RECIPE", "main", "mini_resnet"]
-
-def mini_resnet(num_classes=10, in_channels=1, widths=(32, 64), shortcut="B"):
-    """A shallow residual net for 28x28 images, built from ``models.CifarBasicBlock``.
-
-    conv3x3(32)-BN-ReLU at 28x28, max-pool to 14x14, a residual block at 14x14 (32 channels),
-    a residual block that halves to 7x7 and doubles to 64 channels, global average pooling and
-    a linear classifier: 6 weighted layers, ~77k parameters, ~13 MFLOPs per image.  The
-    expensive full-resolution stages of a CIFAR ResNet are replaced by one cheap convolution
-    and a pooling, which buys width where it pays off.
-    """
-    from . import nn
-    from .models import CifarBasicBlock
-    w1, w2 = widths
-    return nn.Sequential(
-        nn.Conv2d(in_channels, w1, 3, padding=1, bias=False), nn.BatchNorm2d(w1), nn.ReLU(),
-        nn.MaxPool2d(2),
-        CifarBasicBlock(w1, w1, 1, shortcut),
-        CifarBasicBlock(w1, w2, 2, shortcut),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w2, num_classes))
-
 
 # the recipe (see the module docstring and docs/getting-started.md for how it was chosen)
 RECIPE = dict(

@@ -152,37 +152,24 @@ def build_model(name, num_classes=10, in_channels=1, image_size=28, **kwargs):
     """A model from ``dlbasic.models`` for ``in_channels`` x ``image_size``^2 inputs.
 
     ``mlp`` gets sizes (C*H*W, 256, 128, classes); ``cifar_resnet`` is
-    ``models.CifarResNet(depth, widths=...)`` (the demo's narrow ResNet); torchvision ResNets,
-    built for 3-channel images, get a first convolution for ``in_channels``.  Unknown names
+    ``models.CifarResNet(depth, widths=...)``; every other name goes to ``models.get_model``
+    with ``num_classes`` and ``in_channels``.  Unknown names
     and bad options raise ``TrainError`` (one line).
     """
-    from . import models, nn
+    from . import models
     key = str(name).lower().replace("-", "_")
     try:
         if key == "mlp":
             kwargs.setdefault("sizes", (in_channels * image_size * image_size, 256, 128,
                                         num_classes))
             return models.get_model("mlp", **kwargs)
-        if key == "mini_resnet":
-            from .demo import mini_resnet
-            return mini_resnet(num_classes=num_classes, in_channels=in_channels, **kwargs)
         if key == "cifar_resnet":
             return models.CifarResNet(num_classes=num_classes, in_channels=in_channels,
                                       **kwargs)
         if key == "cnn":
             kwargs.setdefault("image_size", image_size)
-        try:
-            return models.get_model(name, num_classes=num_classes, in_channels=in_channels,
-                                    **kwargs)
-        except TypeError:
-            if "in_channels" not in str(sys.exc_info()[1]):
-                raise
-        model = models.get_model(name, num_classes=num_classes, **kwargs)
-        conv1 = getattr(model, "conv1", None)
-        if in_channels != 3 and isinstance(conv1, nn.Conv2d):
-            model.conv1 = nn.Conv2d(in_channels, conv1.out_channels, conv1.kernel_size,
-                                    stride=conv1.stride, padding=conv1.padding, bias=False)
-        return model
+        return models.get_model(name, num_classes=num_classes, in_channels=in_channels,
+                                **kwargs)
     except (KeyError, ValueError, TypeError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise TrainError(f"cannot build model {name!r}: {msg}") from None

@@ -17,6 +17,7 @@ def _mlp_default(sizes=(784, 256, 128, 10), flatten=True, **kwargs):
 _REGISTRY = {
     "mlp": _mlp_default,
     "cnn": _mlp.SmallCNN,
+    "mini_resnet": _cifar.mini_resnet,
 }
 for _d in (8, 20, 32, 44, 56, 110):
     _REGISTRY[f"resnet{_d}"] = getattr(_cifar, f"resnet{_d}")

@@ -19,7 +19,7 @@ from ..nn import functional as F
 
 __all__ = ["CifarBasicBlock", "CifarResNet", "make_cifar_resnet", "resnet8", "resnet20", "resnet32",
            "resnet44", "resnet56", "resnet110", "plain8", "plain20", "plain32", "plain44",
-           "plain56", "plain110"]
+           "plain56", "plain110", "mini_resnet"]
 
 
 class ShortcutA(nn.Module):
@@ -143,3 +143,21 @@ resnet44 = _res(44, "44-layer CIFAR ResNet (n=7).")
 resnet56 = _res(56, "56-layer CIFAR ResNet (n=9).")
 resnet110 = _res(110, "110-layer CIFAR ResNet (n=18).")
 plain8, plain20, plain32, plain44, plain56, plain110 = (_plain(d) for d in (8, 20, 32, 44, 56, 110))
+
+
+def mini_resnet(num_classes=10, in_channels=1, widths=(32, 64), shortcut="B"):
+    """A shallow residual net for 28x28 images (the ``make demo`` network).
+
+    conv3x3(32)-BN-ReLU at 28x28, max-pool to 14x14, a residual block at 14x14 (32 channels),
+    a residual block that halves to 7x7 and doubles to 64 channels, global average pooling and
+    a linear classifier: 6 weighted layers, ~77k parameters, ~13 MFLOPs per image.  The
+    expensive full-resolution stages of a CIFAR ResNet are replaced by one cheap convolution
+    and a pooling, which buys width where it pays off.
+    """
+    w1, w2 = widths
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w1, 3, padding=1, bias=False), nn.BatchNorm2d(w1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        CifarBasicBlock(w1, w1, 1, shortcut),
+        CifarBasicBlock(w1, w2, 2, shortcut),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w2, num_classes))
