@@ -449,6 +449,12 @@ class Tensor:
             alias = Tensor._make(self._data.copy(), self.requires_grad, self.grad_fn,
                                  self._output_nr)
             out = fn(alias, *args, **kwargs)
+            if self.requires_grad and not out.requires_grad:
+                # the new values do not depend on the old ones: the old history must receive a
+                # zero gradient, not the gradient of the overwritten values
+                from .ops.elementwise import where
+                keep_new = Tensor._make(np.ones(self._data.shape, dtype=bool))
+                out = where(keep_new, out.to(self.dtype), alias)
             self._write(out._data)
             if out.requires_grad:
                 self.requires_grad = True

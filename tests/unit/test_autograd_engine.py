@@ -494,3 +494,14 @@ def test_autograd_grad_wrt_intermediate_and_leaf_together():
     h = x * 3
     gh, gx = dlbasic.autograd.grad((h * x).sum(), [h, x])
     assert gh.tolist() == [1.0, 2.0] and gx.tolist() == [6.0, 12.0]
+
+
+def test_inplace_overwrite_with_a_constant_gives_the_old_history_zero_gradient():
+    # y's old values (x * 2) are replaced by values that do not depend on x: x gets 0, as torch
+    x = dlbasic.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    y._inplace(lambda t: dlbasic.tensor([5.0, 5.0, 5.0]))
+    assert y.requires_grad
+    (y * 3).sum().backward()
+    assert np.array_equal(x.grad.numpy(), np.zeros(3, dtype=np.float32))
+    assert np.array_equal(y.detach().numpy(), np.full(3, 5.0, dtype=np.float32))
