@@ -56,13 +56,7 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     return F.cosine_similarity(x1, x2, dim, eps)
 
 
-def get_num_threads():
-    import os
-    return os.cpu_count() or 1
-
-
-def set_num_threads(n):
-    """Accepted for compatibility; NumPy's BLAS picks its own thread count."""
+from ._parallel import get_num_threads, set_num_threads   # noqa: E402
 
 
 def __getattr__(name):

@@ -17,21 +17,15 @@ running_var  <- (1 - momentum) running_var  + momentum var * m / (m - 1)   (unbi
 """
 import numpy as np
 
+from .._parallel import for_blocks
 from ..autograd.function import Op
 
 __all__ = []
 
 
-def _per_channel(v, ndim):
-    """A (C,) vector shaped to broadcast against (N, C, *spatial)."""
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
-
-
-def _channel_sum(a):
-    """Sum over every axis but 1 (the channel axis), reducing the contiguous axes first."""
-    if a.ndim > 2:
-        a = a.reshape(a.shape[0], a.shape[1], -1).sum(2)
-    return a.sum(0)
+def _rows_dot(a, b):
+    """Per-(sample, channel) sum of a * b over (n, C, L) blocks, without the product temporary."""
+    return np.einsum("ncl,ncl->nc", a, b)
 
 
 class BatchNorm(Op):
@@ -39,22 +33,38 @@ class BatchNorm(Op):
 
     Inputs: x (N, C, *), w (C,), b (C,).  Params: ``training``, ``eps``, and the running
     statistics (ndarrays, updated in place when training) with ``momentum``.
+
+    Works on the (N, C, L) view of x (L the flattened spatial size), a few samples at a time
+    (``for_blocks``: blocks spread over threads, each small enough that its temporaries stay in
+    cache).  Per-sample partial sums are combined afterwards.  y = x * a + c with a = w * rstd,
+    c = b - mean * a; backward recomputes x - mean from the saved x block by block instead of
+    keeping a normalised copy.
     """
     _torch_name = "NativeBatchNormBackward0"
 
     def forward(self, x, w, b, *, training, eps, running_mean=None, running_var=None,
                 momentum=0.1):
-        nd = x.ndim
+        shape = x.shape
+        x3 = np.ascontiguousarray(x).reshape(shape[0], shape[1], -1)
+        N, C, L = x3.shape
+        row_bytes = C * L * x3.itemsize
+        one = x.dtype.type
         if training:
-            m = x.size // x.shape[1]
-            mean = _channel_sum(x) / x.dtype.type(m)
-            xc = x - _per_channel(mean, nd)
+            m = N * L
+            part = np.empty((3, N, C), x.dtype)
+            for_blocks(lambda s: x3[s].sum(2, out=part[0, s]), N, row_bytes)
+            mean = part[0].sum(0) / one(m)
+
+            def centred_sums(s):
+                xc = x3[s] - mean[:, None]
+                xc.sum(2, out=part[1, s])
+                part[2, s] = _rows_dot(xc, xc)
+            for_blocks(centred_sums, N, row_bytes)
             # corrected two-pass: a float32 mean of values far from 0 is off by an ulp of the
-            # values; the mean of the (exact) differences xc recovers it to an ulp of xc
-            delta = _channel_sum(xc) / x.dtype.type(m)
-            var = _channel_sum(xc * xc) / x.dtype.type(m) - delta * delta
+            # values; the mean of the (exact) differences x - mean recovers it to an ulp of those
+            delta = part[1].sum(0) / one(m)
+            var = part[2].sum(0) / one(m) - delta * delta
             mean += delta
-            xc -= _per_channel(delta, nd)
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += (momentum * mean).astype(running_mean.dtype)
@@ -63,33 +73,61 @@ class BatchNorm(Op):
                 running_var += (momentum * var * (m / max(m - 1, 1))).astype(running_var.dtype)
         else:
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-            xc = x - _per_channel(mean, nd)
         rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-        xhat = xc
-        xhat *= _per_channel(rstd, nd)
-        y = xhat * _per_channel(w, nd)
-        y += _per_channel(b, nd)
+        a = (w * rstd)[:, None]
+        c = (b - mean * a[:, 0])[:, None]
+        y = np.empty_like(x3)
+
+        def affine(s):
+            ys = np.multiply(x3[s], a, out=y[s])
+            ys += c
+        for_blocks(affine, N, row_bytes)
         self.training = training
-        self.rstd, self.w = rstd, w
+        self.mean, self.rstd, self.w = mean, rstd, w
         nx, nw = self.needs_input_grad[:2]
-        self.xhat = xhat if (nw or (nx and training)) else None
-        return y
+        self.x3 = x3 if (nw or (nx and training)) else None
+        return y.reshape(shape)
 
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
-        nd = g.ndim
-        xhat = self.xhat
-        db = _channel_sum(g) if (nb or (nx and self.training)) else None
-        dw = _channel_sum(g * xhat) if (nw or (nx and self.training)) else None
+        shape = g.shape
+        g3 = np.ascontiguousarray(g).reshape(shape[0], shape[1], -1)
+        N, C, L = g3.shape
+        row_bytes = 2 * C * L * g3.itemsize
+        x3, mean, rstd = self.x3, self.mean[:, None], self.rstd
+        stats = nw or (nx and self.training)
+        db = dw = None
+        if nb or stats:
+            part = np.empty((2, N, C), g.dtype)
+
+            def sums(s):
+                g3[s].sum(2, out=part[0, s])
+                if stats:
+                    part[1, s] = _rows_dot(g3[s], x3[s] - mean)
+            for_blocks(sums, N, row_bytes)
+            db = part[0].sum(0)
+            if stats:
+                dw = part[1].sum(0) * rstd                 # sum g * xhat
         dx = None
         if nx:
-            scale = _per_channel(self.w * self.rstd, nd)
+            scale = self.w * rstd
+            dx = np.empty_like(g3)
+            sc = scale[:, None]
             if self.training:
-                m = g.size // g.shape[1]
-                dx = xhat * _per_channel(-dw / m, nd)
-                dx += g
-                dx -= _per_channel(db / m, nd)
-                dx *= scale
+                # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mean) * rstd
+                m = N * L
+                k = (scale * rstd * dw / m)[:, None]
+                k0 = (scale * db / m)[:, None]
+
+                def grad_input(s):
+                    xc = x3[s] - mean
+                    xc *= k
+                    d = np.multiply(g3[s], sc, out=dx[s])
+                    d -= xc
+                    d -= k0
             else:
-                dx = g * scale
+                def grad_input(s):
+                    np.multiply(g3[s], sc, out=dx[s])
+            for_blocks(grad_input, N, row_bytes)
+            dx = dx.reshape(shape)
         return dx, (dw if nw else None), (db if nb else None)

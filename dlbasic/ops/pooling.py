@@ -13,6 +13,7 @@ Inputs are (N, C, H, W) or (N, C, L) (one spatial dim: treated as H = 1), batche
 """
 import numpy as np
 
+from .._parallel import for_blocks
 from ..autograd.function import Op
 
 __all__ = []
@@ -68,8 +69,11 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
 class MaxPool(Op):
     """y = max over each window; dy/dx = 1 at the window's (first) maximum, 0 elsewhere.
 
-    The argmax is kept as the kernel offset (a small int per output); ``indices_box``, when
-    given, receives PyTorch's indices (flat position h*W + w in the input plane, int64).
+    The argmax is kept as the kernel offset t = i*kw + j (a small int per output).  Offsets are
+    visited in increasing order and a later one wins only where it is strictly greater (or NaN,
+    as torch), so ``arg = max(arg, t * won)`` updates it without a masked copy.  The work is
+    split over blocks of samples (``for_blocks``).  ``indices_box``, when given, receives
+    PyTorch's indices (flat position h*W + w in the input plane, int64).
     """
     _saves = ()
 
@@ -78,21 +82,32 @@ class MaxPool(Op):
                                            padding, dilation, ceil_mode)
         x = _as_4d(x, nd)
         xp = _padded(x, p, out_hw, k, s, d, _lowest(x.dtype))
-        has_nan = x.dtype.kind == "f" and np.isnan(x).any()
-        arg = np.zeros(x.shape[:2] + out_hw, np.int16 if k[0] * k[1] < 32767 else np.int32)
-        out = mask = None
-        for i in range(k[0]):
-            for j in range(k[1]):
-                v = xp[_window_slices(i, j, out_hw, s, d)]
-                if out is None:
-                    out = v.copy()
-                    mask = np.empty(out.shape, bool)
-                    continue
-                np.greater(v, out, out=mask)      # strict: the first maximum keeps the index
-                if has_nan:
-                    mask |= np.isnan(v)           # NaN propagates, as in torch
-                np.copyto(out, v, where=mask)
-                np.copyto(arg, i * k[1] + j, where=mask)
+        N, C = x.shape[:2]
+        nk = k[0] * k[1]
+        arg = np.empty((N, C) + out_hw, np.int8 if nk < 128 else np.int16 if nk < 32768
+                       else np.int32)
+        out = np.empty((N, C) + out_hw, x.dtype)
+        views = [(i * k[1] + j, xp[_window_slices(i, j, out_hw, s, d)])
+                 for i in range(k[0]) for j in range(k[1])]
+        floating = x.dtype.kind == "f"
+
+        def block(b, nan_aware=False):
+            o, a = out[b], arg[b]
+            np.copyto(o, views[0][1][b])
+            a.fill(0)
+            won = np.empty(o.shape, bool)
+            step = np.empty(o.shape, arg.dtype)
+            for t, v in views[1:]:
+                vb = v[b]
+                np.greater(vb, o, out=won)           # strict: the first maximum keeps its offset
+                if nan_aware:
+                    won |= np.isnan(vb)              # NaN wins (the last NaN), as in torch
+                np.maximum(o, vb, out=o)             # propagates NaN
+                np.multiply(won, t, out=step)
+                np.maximum(a, step, out=a)
+            if floating and not nan_aware and np.isnan(o).any():
+                block(b, True)
+        for_blocks(block, N, C * xp.shape[2] * xp.shape[3] * x.itemsize)
         self.arg, self.geom = arg, (nd, x.shape, xp.shape, k, s, p, d, out_hw)
         if indices_box is not None:
             ho = np.arange(out_hw[0])[:, None] * s[0] - p[0]
@@ -107,18 +122,32 @@ class MaxPool(Op):
         nd, xshape, xpshape, k, s, p, d, out_hw = self.geom
         g = _as_4d(g, nd)
         arg = self.arg
-        dxp = np.zeros(xpshape, g.dtype)
-        # windows that never overlap touch each input once: assignment instead of accumulation
+        N, C, H, W = xshape
+        # windows that never overlap touch each input once: a product instead of accumulation
         disjoint = all(s[a] >= d[a] * (k[a] - 1) + 1 for a in range(2)) and d == (1, 1)
-        for i in range(k[0]):
-            for j in range(k[1]):
-                hit = arg == i * k[1] + j
-                view = dxp[_window_slices(i, j, out_hw, s, d)]
+        # ... and when they also tile the input exactly, every dx element is written once
+        tiled = (disjoint and s == k and p == (0, 0)
+                 and (out_hw[0] * k[0], out_hw[1] * k[1]) == (H, W))
+        dxp = (np.empty if tiled else np.zeros)(xpshape, g.dtype)
+        views = [(i * k[1] + j, dxp[_window_slices(i, j, out_hw, s, d)])
+                 for i in range(k[0]) for j in range(k[1])]
+
+        def block(b):
+            a, gb = arg[b], g[b]
+            # g * hit is g * 0 = NaN at the other positions of a window whose g is inf/NaN
+            exact = gb.dtype.kind == "f" and not np.isfinite(gb.sum())
+            hit = np.empty(a.shape, bool)
+            for t, v in views:
+                np.equal(a, t, out=hit)
+                if disjoint and not exact:
+                    np.multiply(gb, hit, out=v[b])
+                    continue
+                part = np.where(hit, gb, 0) if exact else gb * hit
                 if disjoint:
-                    np.copyto(view, g, where=hit)
+                    v[b] = part
                 else:
-                    view += np.where(hit, g, 0)
-        H, W = xshape[2:]
+                    v[b] += part
+        for_blocks(block, N, C * xpshape[2] * xpshape[3] * g.itemsize)
         dx = dxp[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
         return dx[:, :, 0, :] if nd == 1 else dx
 

@@ -1,0 +1,137 @@
+"""The blocked, threaded kernels (BatchNorm, ReLU, max-pool) on inputs big enough to use them.
+
+Small inputs run the kernels in one block on the calling thread; these inputs are several MiB,
+so they are split into blocks over two threads.  Each case is checked against torch with one
+and with two threads, with an upstream gradient that is not all ones.
+"""
+import numpy as np
+import pytest
+
+from tests.parity.harness import check, torch
+
+import torch.nn.functional as F  # noqa: E402  (rebound to dlbasic by the harness)
+
+import dlbasic  # noqa: E402
+from dlbasic import _parallel  # noqa: E402
+
+BIG = (64, 16, 24, 24)          # 2.4 MiB of float32: enough for two threads
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def threads(request):
+    before = dlbasic.get_num_threads()
+    dlbasic.set_num_threads(request.param)
+    yield request.param
+    dlbasic.set_num_threads(before)
+
+
+def _inputs(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_big_matches_torch(threads, training):
+    x, u = _inputs(BIG, BIG)
+    x = x * 3 + 5                                     # a mean far from 0 and a std far from 1
+    w, b = _inputs((16,), (16,), seed=1)
+    rm, rv = np.linspace(4, 6, 16).astype(np.float32), np.linspace(5, 12, 16).astype(np.float32)
+
+    def fn(x, w, b, u):
+        out = F.batch_norm(x, torch.tensor(rm), torch.tensor(rv), w, b, training=training)
+        return out * u
+    check(fn, inputs=[x, w, b, u], requires_grad=[True, True, True, False],
+          atol=1e-5, grad_atol=2e-3)
+
+
+def test_batch_norm_big_updates_running_stats_like_torch(threads):
+    x, = _inputs(BIG)
+    t_bn, d_bn = torch.nn.BatchNorm2d(16), dlbasic.nn.BatchNorm2d(16)
+    for _ in range(3):
+        t_bn(torch.tensor(x))
+        d_bn(dlbasic.tensor(x))
+    np.testing.assert_allclose(d_bn.running_mean.numpy(), t_bn.running_mean.numpy(), atol=1e-6)
+    np.testing.assert_allclose(d_bn.running_var.numpy(), t_bn.running_var.numpy(), rtol=1e-5)
+
+
+def test_relu_big_matches_torch_including_nan_and_inf(threads):
+    x, u = _inputs(BIG, BIG)
+    x[0, 0, 0, :4] = np.nan                            # NaN passes its gradient, as in torch
+    u[1, 0, 0, 0] = np.inf                             # at x > 0: the gradient is inf
+    x[2, 0, 0, 0], u[2, 0, 0, 0] = -1.0, np.inf        # at a zeroed place: 0, not inf * 0
+    x[3, 0, 0, 0], u[3, 0, 0, 0] = -1.0, np.nan
+    check(lambda x, u: F.relu(x) * u, inputs=[x, u], requires_grad=[True, False])
+
+
+def test_relu_big_non_contiguous_matches_torch(threads):
+    x, = _inputs(BIG)
+    check(lambda x: F.relu(x), inputs=[x], transform=lambda t: t.transpose(1, 3))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=2, ceil_mode=True)])
+def test_max_pool_big_matches_torch(threads, kw):
+    shape = (64, 16, 25, 24)          # an odd height: the last row is dropped or overhangs
+    x, = _inputs(shape)
+    x = np.round(x * 2) / 2           # many ties: the first maximum of a window must win
+    ho = (25 + (1 if kw.get("ceil_mode") else 0) + 2 * kw.get("padding", 0)
+          - kw["kernel_size"]) // kw.get("stride", kw["kernel_size"]) + 1
+    wo = (24 + 2 * kw.get("padding", 0) - kw["kernel_size"]) // kw.get("stride",
+                                                                       kw["kernel_size"]) + 1
+    u, = _inputs((64, 16, ho, wo), seed=2)
+    check(lambda x, u: F.max_pool2d(x, return_indices=True, **kw)[0] * u, inputs=[x, u],
+          requires_grad=[True, False])
+    check(lambda x: F.max_pool2d(x, return_indices=True, **kw), inputs=[x])
+
+
+def test_max_pool_big_nan_and_inf_gradient_match_torch(threads):
+    x, u = _inputs(BIG, (64, 16, 12, 12))
+    x[0, 0, 0, 1] = np.nan                 # a NaN wins its window
+    x[1, 0, 2:4, 2:4] = np.nan             # all NaN: the last NaN wins
+    u[2, 0, 0, 0] = np.inf                 # inf reaches the maximum only, 0 elsewhere
+    check(lambda x, u: F.max_pool2d(x, 2, return_indices=True)[0] * u, inputs=[x, u],
+          requires_grad=[True, False])
+    check(lambda x: F.max_pool2d(x, 2, return_indices=True), inputs=[x])
+
+
+# -- for_blocks itself ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,row_bytes", [(1, 10), (7, 1 << 20), (1000, 4096), (3, 1 << 22)])
+def test_for_blocks_covers_every_row_exactly_once(threads, n, row_bytes):
+    seen = np.zeros(n, np.int64)
+
+    def fn(rows):
+        assert rows.start < rows.stop
+        seen[rows] += 1
+    _parallel.for_blocks(fn, n, row_bytes)
+    assert (seen == 1).all()
+
+
+def test_for_blocks_uses_the_threads_it_is_given(threads):
+    import threading
+    seen = set()
+    _parallel.for_blocks(lambda rows: seen.add(threading.get_ident()), 64, 100_000)
+    assert len(seen) == threads
+
+
+def test_for_blocks_reraises_a_worker_error():
+    before = dlbasic.get_num_threads()
+    dlbasic.set_num_threads(2)
+    try:
+        def fn(rows):
+            if rows.start >= 500:
+                raise ValueError("bad rows")
+        with pytest.raises(ValueError, match="bad rows"):
+            _parallel.for_blocks(fn, 1000, 1 << 16)
+    finally:
+        dlbasic.set_num_threads(before)
+
+
+def test_set_num_threads_rejects_non_positive_and_round_trips():
+    before = dlbasic.get_num_threads()
+    with pytest.raises(RuntimeError, match="positive"):
+        dlbasic.set_num_threads(0)
+    dlbasic.set_num_threads(3)
+    assert dlbasic.get_num_threads() == 3
+    dlbasic.set_num_threads(before)
+    assert dlbasic.get_num_threads() == before
