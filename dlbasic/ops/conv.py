@@ -20,10 +20,11 @@ gradients) live in per-thread scratch buffers that are reused between calls: a f
 array costs a page fault per 4 KiB page, about as much time as filling it.
 
 For stride 1 the input gradient is itself a convolution ("full" correlation of dy with the
-flipped kernel), so it reuses the same im2col + GEMM instead of a k*k scatter; strided
-convolutions scatter ``dcols`` with one strided add per kernel offset (Chainer's col2im: a loop
-over the kh*kw offsets, never over output positions or over the batch).
+flipped kernel), so it reuses the same im2col + GEMM instead of scattering ``dcols`` back onto
+the input (col2im).  A stride-s convolution splits the input positions into s*s phases; each
+phase's gradient is again a stride-1 correlation, with the kernel taps that reach it.
 """
+import math
 import threading
 
 import numpy as np
@@ -118,23 +119,6 @@ def im2col(xp, kernel, stride, dilation, out_hw, groups=1):
     return cols.reshape(N * Ho * Wo, groups, kh * kw * Cg)
 
 
-def col2im(dcols, xp_shape, kernel, stride, dilation, out_hw, groups=1):
-    """Adjoint of ``im2col``: add every row of dcols back onto its window (one add per offset)."""
-    N, Hp, Wp, C = xp_shape
-    kh, kw = kernel
-    (sh, sw), (dh, dw), (Ho, Wo) = stride, dilation, out_hw
-    Cg = C // groups
-    dxp = np.zeros((N, Hp, Wp, groups, Cg), dcols.dtype)
-    dc = dcols.reshape(N, Ho, Wo, groups, kh, kw, Cg)
-    for i in range(kh):
-        for j in range(kw):
-            h0, w0 = i * dh, j * dw
-            hs = slice(h0, h0 + sh * (Ho - 1) + 1, sh)
-            ws = slice(w0, w0 + sw * (Wo - 1) + 1, sw)
-            dxp[:, hs, ws] += dc[:, :, :, :, i, j]
-    return dxp.reshape(N, Hp, Wp, C)
-
-
 def columns(xp, kernel, stride, dilation, out_hw, groups=1):
     """im2col, with the 1x1 shortcut: a 1x1 window is the position itself (stride = a slice)."""
     if kernel != (1, 1):
@@ -186,13 +170,58 @@ def _flipped_weight_matrix(w, groups):
     return np.ascontiguousarray(wf.transpose(0, 3, 4, 1, 2)).reshape(groups, kh * kw * Og, Cg)
 
 
+def _phase_taps(r, k, s, d):
+    """The kernel taps that reach padded-input positions p = q*s + r (one "phase" of stride s).
+
+    Tap i reaches p from output o = q - e with i*d = e*s + r, so the taps are i0, i0 + step, ...
+    and e grows by ``dil`` from ``e0``: (i0, step, count, e0, dil), or None if no tap does.
+    """
+    taps = [i for i in range(k) if (i * d - r) % s == 0]
+    if not taps:
+        return None
+    step = s // math.gcd(s, d)
+    return taps[0], step, len(taps), (taps[0] * d - r) // s, step * d // s
+
+
+def _strided_input_grad(g, w, stride, dilation, padding, xshape, groups):
+    """dL/dx of a strided convolution, one stride-1 correlation per phase (no scatter-add).
+
+    Padded-input rows p = q*s + r (one phase r) receive g only through the taps i with
+    i*d = r (mod s), each from output row q - e_i: a stride-1 "full" correlation of g with
+    that sub-kernel, flipped.  So every phase is the im2col + GEMM of the stride-1 case, written
+    to dx[.., r::s] -- the same arithmetic as col2im, without its k*k strided additions.
+    """
+    N, C, H, W = xshape
+    O, Cg, kh, kw = w.shape
+    (pt, pb), (pl, pr) = padding
+    Hp, Wp = H + pt + pb, W + pl + pr
+    Ho, Wo = g.shape[2:]
+    dxp = np.zeros((N, C, Hp, Wp), g.dtype)
+    for rh in range(stride[0]):
+        th = _phase_taps(rh, kh, stride[0], dilation[0])
+        for rw in range(stride[1]):
+            tw = _phase_taps(rw, kw, stride[1], dilation[1])
+            if th is None or tw is None:
+                continue                      # no tap reaches this phase: its gradient is 0
+            (ih, sih, nh, eh, dh), (iw, siw, nw, ew, dw) = th, tw
+            w_sub = w[:, :, ih::sih, iw::siw][:, :, :nh, :nw]
+            Hq = (Hp - rh + stride[0] - 1) // stride[0]
+            Wq = (Wp - rw + stride[1] - 1) // stride[1]
+            left_h, left_w = eh + (nh - 1) * dh, ew + (nw - 1) * dw
+            gp = to_nhwc(g, ((left_h, Hq + (nh - 1) * dh - left_h - Ho),
+                             (left_w, Wq + (nw - 1) * dw - left_w - Wo)), "grad_nhwc")
+            dxp[:, :, rh::stride[0], rw::stride[1]] = correlate(
+                gp, _flipped_weight_matrix(w_sub, groups), (nh, nw), (1, 1), (dh, dw), (Hq, Wq))
+    return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
+
+
 # -- the primitive --------------------------------------------------------------------------
 
 class Convolution(Op):
     """y = conv(x, W) + b for 1 or 2 spatial dims, computed as im2col + one GEMM (see module doc).
 
-    Local gradients: dL/dW = cols^T @ g;  dL/dx = col2im(g @ W^T) (for stride 1: the full
-    correlation of g with the flipped kernel);  dL/db = sum of g over batch and positions.
+    Local gradients: dL/dW = cols^T @ g;  dL/dx = col2im(g @ W^T), computed as the full
+    correlation of g with the flipped kernel (strided: one per phase, ``_strided_input_grad``);  dL/db = sum of g over batch and positions.
     Params: ``stride``, ``dilation`` (tuples, one entry per spatial dim), ``padding`` (one
     (before, after) pair per spatial dim), ``groups``.
     """
@@ -265,16 +294,7 @@ class Convolution(Op):
                 dx = correlate(gp, _flipped_weight_matrix(w, groups), (kh, kw), (1, 1),
                                dilation, (H, W))
             else:
-                wmat = _weight_matrix(w, groups)                          # (G, K, Og)
-                ghg = to_nhwc(g, scratch_name="grad_nhwc").reshape(M, groups, Og)
-                if groups == 1:
-                    dcols = ghg[:, 0] @ wmat[0].T
-                else:
-                    dcols = np.matmul(ghg.transpose(1, 0, 2),
-                                      wmat.transpose(0, 2, 1)).transpose(1, 0, 2)
-                Hp, Wp = H + pt + pb, W + pl + pr
-                dxp = col2im(dcols, (N, Hp, Wp, C), (kh, kw), stride, dilation, (Ho, Wo), groups)
-                dx = to_nchw(dxp[:, pt:pt + H, pl:pl + W])
+                dx = _strided_input_grad(g, w, stride, dilation, padding, (N, C, H, W), groups)
             if nd == 1:
                 dx = dx[:, :, 0, :]
             if self.unbatched:
