@@ -5,7 +5,9 @@
 Each recipe is written once against the torch API (``lib`` is ``dlbasic`` or ``torch``), batch
 128, inputs normalised with the training mean/std (see ``RECIPES`` for the optimiser settings):
 ``mlp`` is the 784-256-128-10 MLP, ``cnn`` two conv3x3 + BatchNorm + ReLU + max-pool blocks
-(32 and 64 channels) and a linear classifier, trained with random horizontal flips.  Prints test accuracy and wall time
+(32 and 64 channels), a 256-unit hidden layer with dropout and the classifier, trained with
+random horizontal flips;
+``resnet20`` the CIFAR ResNet-20 with random crops and flips.  Prints test accuracy and wall time
 for each library and the time ratio dlbasic / PyTorch.
 """
 import argparse
@@ -34,27 +36,63 @@ def _mlp(lib):
 
 
 def _cnn(lib):
-    """Two conv + BatchNorm blocks and a linear classifier (dlbasic.models.SmallCNN's layers)."""
+    """Two conv3x3 + BatchNorm + ReLU + max-pool blocks (32, 64 channels), then a 256-unit hidden
+    layer with dropout 0.3 and the classifier (dlbasic.models.SmallCNN plus the hidden layer)."""
     nn = lib.nn
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(256, 10))
 
 
-# name: (model builder, input shape of one image, epochs, optimizer and schedule, flip)
+def _resnet20(lib):
+    """CIFAR ResNet-20 (He et al. 2016, 3 stages of 3 BasicBlocks, 16/32/64 channels) for 1x28x28,
+    with 1x1 conv + BN shortcuts where the shape changes (dlbasic.models.resnet20(shortcut="B"))."""
+    from benchmarks.run import basic_block
+    nn = lib.nn
+    layers = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for b in range(3):
+            layers.append(basic_block(lib, cin, cout, stride if b == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return nn.Sequential(*layers)
+
+
+def augment(xb, rng, crop_pad):
+    """Random horizontal flips, and (crop_pad > 0) random crops of the zero-padded images."""
+    xb = np.where(rng.random(len(xb))[:, None, None, None] < 0.5, xb[..., ::-1], xb)
+    if crop_pad:
+        n, c, h, w = xb.shape
+        p = crop_pad
+        padded = np.zeros((n, c, h + 2 * p, w + 2 * p), xb.dtype)
+        padded[:, :, p:p + h, p:p + w] = xb
+        dy, dx = rng.integers(0, 2 * p + 1, n), rng.integers(0, 2 * p + 1, n)
+        rows = (dy[:, None] + np.arange(h))[:, None, :, None]
+        cols = (dx[:, None] + np.arange(w))[:, None, None, :]
+        xb = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
+                    rows, cols]
+    return xb
+
+
+# name: (model builder, input shape of one image, epochs, schedule, peak lr, augmentation:
+# None, "flip", or "crop+flip" (random 28x28 crops of the image zero-padded by 2, and flips))
 RECIPES = {
     # SGD momentum 0.9, lr 0.1 with per-batch cosine decay, weight decay 5e-4
-    "mlp": (_mlp, (784,), 10, "cosine", 0.1, False),
+    "mlp": (_mlp, (784,), 10, "cosine", 0.1, None),
     # SGD Nesterov momentum 0.9, one-cycle lr peaking at 0.05, weight decay 5e-4,
     # random horizontal flips
-    "cnn": (_cnn, (1, 28, 28), 12, "onecycle", 0.05, True),
+    "cnn": (_cnn, (1, 28, 28), 15, "onecycle", 0.05, "flip"),
+    # the same optimiser as cnn, with the standard crop + flip augmentation
+    "resnet20": (_resnet20, (1, 28, 28), 12, "onecycle", 0.1, "crop+flip"),
 }
 
 
 def run_recipe(lib, name, data, epochs=None, seed=0):
     """Train one recipe with ``lib`` (dlbasic or torch); returns (test accuracy, seconds)."""
-    build, shape, default_epochs, schedule, lr, flip = RECIPES[name]
+    build, shape, default_epochs, schedule, lr, aug = RECIPES[name]
     epochs = epochs or default_epochs
     F = lib.nn.functional
     lib.manual_seed(seed)
@@ -78,9 +116,8 @@ def run_recipe(lib, name, data, epochs=None, seed=0):
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             xb = x_train[idx]
-            if flip:
-                xb = np.where(rng.random(len(idx))[:, None, None, None] < 0.5,
-                              xb[..., ::-1], xb)
+            if aug:
+                xb = augment(xb, rng, 2 if aug == "crop+flip" else 0)
             xb, yb = lib.from_numpy(np.ascontiguousarray(xb)), lib.from_numpy(y_train[idx])
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()

@@ -77,6 +77,7 @@ def to_nchw(y):
 
 
 _scratch_space = threading.local()
+_BLOCK_BYTES = 2 << 20        # one block's column matrix: small enough to stay in cache
 
 
 def scratch(name, shape, dtype):
@@ -128,27 +129,69 @@ def columns(xp, kernel, stride, dilation, out_hw, groups=1):
     return np.ascontiguousarray(a).reshape(-1, groups, xp.shape[3] // groups)
 
 
+def _block(N, sample_bytes):
+    """Samples per block, so that one block's column matrix (~2 MiB) stays in cache."""
+    return max(1, min(N, _BLOCK_BYTES // max(sample_bytes, 1)))
+
+
 def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None):
     """y (N, O, Ho, Wo) = im2col(xp) @ wmat (+ bias); xp padded NHWC, wmat (G, K, O/G).
 
-    The GEMM is written channel-major, y^T = wmat^T @ cols^T of shape (O, N*Ho*Wo), so the
-    NCHW result is a copy of contiguous Ho*Wo blocks rather than an element-wise transpose.
+    Done a block of samples at a time: the block's column matrix is written and at once read
+    back by the GEMM while it is still in cache, instead of a 9x-the-activation array making a
+    round trip through memory.  The GEMM is written channel-major, y^T = wmat^T @ cols^T of
+    shape (O, n*Ho*Wo), so each sample's NCHW result is a run of contiguous Ho*Wo planes.
     """
     N = xp.shape[0]
     G, K, Og = wmat.shape
     Ho, Wo = out_hw
-    M = N * Ho * Wo
-    cols = columns(xp, kernel, stride, dilation, out_hw, G)
-    yt = scratch("gemm_out", (G * Og, M), np.result_type(xp.dtype, wmat.dtype))
-    if G == 1:
-        np.matmul(wmat[0].T, cols.reshape(M, K).T, out=yt)
-    else:
-        np.matmul(wmat.transpose(0, 2, 1), cols.transpose(1, 2, 0), out=yt.reshape(G, Og, M))
-    if bias is not None:
-        yt += bias[:, None]
-    y = np.empty((N, G * Og, Ho, Wo), yt.dtype)          # always a copy: yt is scratch
-    np.copyto(y.reshape(N, G * Og, Ho * Wo), yt.reshape(G * Og, N, Ho * Wo).transpose(1, 0, 2))
+    P = Ho * Wo
+    dtype = np.result_type(xp.dtype, wmat.dtype)
+    y = np.empty((N, G * Og, Ho, Wo), dtype)
+    y3 = y.reshape(N, G * Og, P)
+    wt = wmat.transpose(0, 2, 1)                                   # (G, Og, K)
+    step = _block(N, P * G * K * xp.itemsize)
+    for n0 in range(0, N, step):
+        n1 = min(N, n0 + step)
+        cols = columns(xp[n0:n1], kernel, stride, dilation, out_hw, G)   # (n*P, G, K)
+        m = (n1 - n0) * P
+        if G == 1 and n1 - n0 == 1:
+            np.matmul(wt[0], cols.reshape(P, K).T, out=y3[n0])     # straight into y
+        else:
+            yt = scratch("gemm_out", (G, Og, m), dtype)
+            if G == 1:
+                np.matmul(wt[0], cols.reshape(m, K).T, out=yt[0])
+            else:
+                np.matmul(wt, cols.transpose(1, 2, 0), out=yt)
+            np.copyto(y3[n0:n1], yt.reshape(G * Og, n1 - n0, P).transpose(1, 0, 2))
+        if bias is not None:
+            y3[n0:n1] += bias[:, None]
     return y
+
+
+def weight_grad(xp, g, kernel, stride, dilation, groups):
+    """dW as (G, K, O/G) = sum over blocks of samples of cols^T @ g (cols rebuilt from xp).
+
+    Written (K, m) @ (m, O/G): OpenBLAS runs this orientation of a long-inner-dimension product
+    about 3x faster than (O, m) @ (m, K).
+    """
+    N, O, Ho, Wo = g.shape
+    P, Og = Ho * Wo, O // groups
+    g3 = g.reshape(N, O, P)
+    K = xp.shape[3] // groups * kernel[0] * kernel[1]
+    dwm = np.zeros((groups, K, Og), np.result_type(xp.dtype, g.dtype))
+    step = _block(N, P * groups * K * xp.itemsize)
+    for n0 in range(0, N, step):
+        n1 = min(N, n0 + step)
+        m = (n1 - n0) * P
+        cols = columns(xp[n0:n1], kernel, stride, dilation, (Ho, Wo), groups)   # (m, G, K)
+        gt = scratch("grad_block", (O, n1 - n0, P), g.dtype)     # channel-major block of g
+        np.copyto(gt, g3[n0:n1].transpose(1, 0, 2))
+        if groups == 1:
+            dwm[0] += cols.reshape(m, K).T @ gt.reshape(O, m).T
+        else:
+            dwm += np.matmul(cols.transpose(1, 2, 0), gt.reshape(groups, Og, m).transpose(0, 2, 1))
+    return dwm
 
 
 def _weight_matrix(w, groups):
@@ -196,22 +239,30 @@ def _strided_input_grad(g, w, stride, dilation, padding, xshape, groups):
     (pt, pb), (pl, pr) = padding
     Hp, Wp = H + pt + pb, W + pl + pr
     Ho, Wo = g.shape[2:]
-    dxp = np.zeros((N, C, Hp, Wp), g.dtype)
+    phases = []
     for rh in range(stride[0]):
         th = _phase_taps(rh, kh, stride[0], dilation[0])
         for rw in range(stride[1]):
             tw = _phase_taps(rw, kw, stride[1], dilation[1])
-            if th is None or tw is None:
-                continue                      # no tap reaches this phase: its gradient is 0
-            (ih, sih, nh, eh, dh), (iw, siw, nw, ew, dw) = th, tw
-            w_sub = w[:, :, ih::sih, iw::siw][:, :, :nh, :nw]
-            Hq = (Hp - rh + stride[0] - 1) // stride[0]
-            Wq = (Wp - rw + stride[1] - 1) // stride[1]
-            left_h, left_w = eh + (nh - 1) * dh, ew + (nw - 1) * dw
-            gp = to_nhwc(g, ((left_h, Hq + (nh - 1) * dh - left_h - Ho),
-                             (left_w, Wq + (nw - 1) * dw - left_w - Wo)), "grad_nhwc")
-            dxp[:, :, rh::stride[0], rw::stride[1]] = correlate(
-                gp, _flipped_weight_matrix(w_sub, groups), (nh, nw), (1, 1), (dh, dw), (Hq, Wq))
+            if th is not None and tw is not None:     # else no tap reaches it: gradient 0
+                (_, _, nh, eh, dh), (_, _, nw, ew, dw) = th, tw
+                Hq = (Hp - rh + stride[0] - 1) // stride[0]
+                Wq = (Wp - rw + stride[1] - 1) // stride[1]
+                # g padded by `left` zeros before, read for Hq + (n - 1) * d rows
+                phases.append((rh, rw, th, tw, Hq, Wq, eh + (nh - 1) * dh, ew + (nw - 1) * dw,
+                               Hq + (nh - 1) * dh, Wq + (nw - 1) * dw))
+    # one padded NHWC copy of g serves every phase (each reads a window of it)
+    top = max(ph[6] for ph in phases)
+    left = max(ph[7] for ph in phases)
+    bottom = max(ph[8] - ph[6] for ph in phases) - Ho
+    right = max(ph[9] - ph[7] for ph in phases) - Wo
+    gp = to_nhwc(g, ((top, max(bottom, 0)), (left, max(right, 0))), "grad_nhwc")
+    dxp = np.zeros((N, C, Hp, Wp), g.dtype)
+    for rh, rw, (ih, sih, nh, _, dh), (iw, siw, nw, _, dw), Hq, Wq, lh, lw, rows, cols in phases:
+        w_sub = w[:, :, ih::sih, iw::siw][:, :, :nh, :nw]
+        view = gp[:, top - lh:top - lh + rows, left - lw:left - lw + cols]
+        dxp[:, :, rh::stride[0], rw::stride[1]] = correlate(
+            view, _flipped_weight_matrix(w_sub, groups), (nh, nw), (1, 1), (dh, dw), (Hq, Wq))
     return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
 
 
@@ -259,31 +310,18 @@ class Convolution(Op):
             g = g[:, :, None, :]
         N, C, H, W = xshape
         O, Cg, kh, kw = wshape
-        M, Og = N * Ho * Wo, O // groups
+        Og = O // groups
         need = self.needs_input_grad
         dx = dw = db = None
-        if need[1] or (len(need) > 2 and need[2]):
-            # g channel-major (O, N*Ho*Wo): a copy of contiguous Ho*Wo blocks
-            gt = scratch("grad_cnhw", (O, N, Ho * Wo), g.dtype)
-            np.copyto(gt, g.reshape(N, O, Ho * Wo).transpose(1, 0, 2))
-            gt = gt.reshape(O, M)
         if need[1]:
-            cols = columns(self.xp, (kh, kw), stride, dilation, (Ho, Wo), groups)
-            # dW = cols^T @ g, written (K, M) @ (M, O): OpenBLAS runs this orientation of a
-            # long-inner-dimension product about 3x faster than (O, M) @ (M, K)
-            if groups == 1:
-                dwm = (cols.reshape(M, -1).T @ gt.T)[None]                 # (1, K, O)
-            else:
-                dwm = np.matmul(cols.transpose(1, 2, 0),
-                                gt.reshape(groups, Og, M).transpose(0, 2, 1))
-            del cols
+            dwm = weight_grad(self.xp, g, (kh, kw), stride, dilation, groups)
             # (G, kh*kw*Cg, Og) -> (O, Cg, kh, kw)
             dw = np.ascontiguousarray(dwm.reshape(groups, kh, kw, Cg, Og).transpose(0, 4, 3, 1, 2))
             dw = dw.reshape(O, Cg, kh, kw)
             if nd == 1:
                 dw = dw[:, :, 0, :]
         if len(need) > 2 and need[2]:
-            db = gt.sum(1)
+            db = g.reshape(N, O, Ho * Wo).sum(2).sum(0)
         if need[0]:
             w = self.w
             (pt, pb), (pl, pr) = padding
