@@ -1,8 +1,10 @@
-"""The blocked, threaded kernels (BatchNorm, ReLU, max-pool) on inputs big enough to use them.
+"""The blocked kernels on inputs big enough to use several blocks.
 
-Small inputs run the kernels in one block on the calling thread; these inputs are several MiB,
-so they are split into blocks over two threads.  Each case is checked against torch with one
-and with two threads, with an upstream gradient that is not all ones.
+BatchNorm, ReLU and max-pool split big inputs into blocks of samples spread over threads; the
+convolution runs im2col + GEMM a block of samples at a time.  Small inputs (the rest of the
+suite) fit in one block, so these cases use inputs of several MiB.  Each is checked against
+torch (with one and with two threads where threads apply), with an upstream gradient that is
+not all ones.
 """
 import numpy as np
 import pytest
@@ -92,6 +94,30 @@ def test_max_pool_big_nan_and_inf_gradient_match_torch(threads):
     check(lambda x, u: F.max_pool2d(x, 2, return_indices=True)[0] * u, inputs=[x, u],
           requires_grad=[True, False])
     check(lambda x: F.max_pool2d(x, 2, return_indices=True), inputs=[x])
+
+
+# -- convolution: several blocks of samples, and blocks of a single sample -------------------
+
+CONV_BIG = [
+    # (x shape, w shape, kwargs): one sample's column matrix is 0.9 MiB -> blocks of 2 and 1
+    ((3, 16, 40, 40), (8, 16, 3, 3), dict(padding=1)),
+    # 2.4 MiB per sample: every block is one sample, written straight into the output
+    ((2, 64, 32, 32), (16, 64, 3, 3), dict(padding=1)),
+    # strided (phases) and grouped, over several blocks
+    ((5, 16, 40, 40), (8, 16, 3, 3), dict(padding=1, stride=2)),
+    ((3, 16, 40, 40), (8, 8, 3, 3), dict(padding=1, groups=2)),
+    ((3, 16, 41, 39), (8, 4, 3, 3), dict(padding=(2, 1), stride=(3, 2), dilation=2, groups=4)),
+]
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV_BIG)
+def test_conv2d_over_several_blocks_matches_torch(xs, ws, kw):
+    x, w = _inputs(xs, ws)
+    b, = _inputs((ws[0],), seed=3)
+    y_shape = tuple(torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kw).shape)
+    u, = _inputs(y_shape, seed=4)
+    check(lambda x, w, b, u: F.conv2d(x, w, b, **kw) * u, inputs=[x, w, b, u],
+          requires_grad=[True, True, True, False], atol=1e-4, grad_atol=1e-3)
 
 
 # -- for_blocks itself ----------------------------------------------------------------------
