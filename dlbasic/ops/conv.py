@@ -15,9 +15,12 @@ Inside the kernel the input is channels-last (NHWC): the window of one position 
 of contiguous channel vectors, so building ``cols`` is a single strided copy (a window *view* of
 the padded input, copied once).  The GEMM is written channel-major (y^T = W @ cols^T), so the
 NCHW result is a copy of whole Ho*Wo planes.  The arrays that enter and leave are NCHW and
-contiguous, as in PyTorch.  Large temporaries (the column matrix, the GEMM output, transposed
-gradients) live in per-thread scratch buffers that are reused between calls: a fresh 100 MB
-array costs a page fault per 4 KiB page, about as much time as filling it.
+contiguous, as in PyTorch.  The column matrix is 9x the activation (for a 3x3 kernel), so it
+is built and multiplied a block of samples (~2 MiB of columns) at a time: the GEMM reads it back
+from cache instead of memory, which on this kind of machine is what limits narrow layers.
+Temporaries (the column block, the GEMM output, padded inputs and gradients) live in
+per-thread scratch buffers reused between calls: a fresh large array costs a page fault per
+4 KiB page, about as much time as filling it.
 
 For stride 1 the input gradient is itself a convolution ("full" correlation of dy with the
 flipped kernel), so it reuses the same im2col + GEMM instead of scattering ``dcols`` back onto
