@@ -132,9 +132,14 @@ def columns(xp, kernel, stride, dilation, out_hw, groups=1):
     return np.ascontiguousarray(a).reshape(-1, groups, xp.shape[3] // groups)
 
 
-def _block(N, sample_bytes):
-    """Samples per block, so that one block's column matrix (~2 MiB) stays in cache."""
-    return max(1, min(N, _BLOCK_BYTES // max(sample_bytes, 1)))
+def _block(N, sample_bytes, weight_bytes):
+    """Samples per block, so that one block's column matrix (~2 MiB) stays in cache.
+
+    Every block re-reads the weights, so a block's columns are also kept at >= 4x the weight
+    matrix: deep layers (few positions, large weights) then run as one whole-batch GEMM.
+    """
+    target = max(_BLOCK_BYTES, 4 * weight_bytes)
+    return max(1, min(N, target // max(sample_bytes, 1)))
 
 
 def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None):
@@ -153,7 +158,7 @@ def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None):
     y = np.empty((N, G * Og, Ho, Wo), dtype)
     y3 = y.reshape(N, G * Og, P)
     wt = wmat.transpose(0, 2, 1)                                   # (G, Og, K)
-    step = _block(N, P * G * K * xp.itemsize)
+    step = _block(N, P * G * K * xp.itemsize, wmat.nbytes)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)
         cols = columns(xp[n0:n1], kernel, stride, dilation, out_hw, G)   # (n*P, G, K)
@@ -183,7 +188,7 @@ def weight_grad(xp, g, kernel, stride, dilation, groups):
     g3 = g.reshape(N, O, P)
     K = xp.shape[3] // groups * kernel[0] * kernel[1]
     dwm = np.zeros((groups, K, Og), np.result_type(xp.dtype, g.dtype))
-    step = _block(N, P * groups * K * xp.itemsize)
+    step = _block(N, P * groups * K * xp.itemsize, dwm.nbytes)
     for n0 in range(0, N, step):
         n1 = min(N, n0 + step)
         m = (n1 - n0) * P
