@@ -17,7 +17,8 @@ carries the gradient back undiminished.
 3. ``--curves`` (about 10 minutes on 2 cores, needs Fashion-MNIST): training curves of plain20,
    plain56 and resnet56, trained the same way on the same images.  The degradation problem:
    the deeper plain net reaches a *higher training loss* than the shallower one (so it is not
-   overfitting), and the same 56 layers with shortcuts train best.
+   overfitting), and the same 56 layers with shortcuts train far better than plain56
+   (measured: plain20 0.57, plain56 1.52, resnet56 0.60).
 
     python examples/07_resnet.py [--quick] [--curves] [--data-dir DIR]
 """
