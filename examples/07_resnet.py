@@ -14,7 +14,7 @@ carries the gradient back undiminished.
 2. BasicBlock vs Bottleneck (resnet18 vs resnet50): parameters and FLOPs; a bottleneck
    (1x1 reduce, 3x3, 1x1 expand) processes 256 channels with 17x fewer weights than two 3x3
    convolutions at 256 channels.
-3. ``--curves`` (about 10 minutes on 2 cores, needs Fashion-MNIST): training curves of plain20,
+3. ``--curves`` (about 30 minutes on 2 cores, needs Fashion-MNIST): training curves of plain20,
    plain56 and resnet56, trained the same way on the same images.  The degradation problem:
    the deeper plain net reaches a *higher training loss* than the shallower one (so it is not
    overfitting), and the same 56 layers with shortcuts train far better than plain56
@@ -85,7 +85,7 @@ def training_curves(args, names=("plain20", "plain56", "resnet56"), n_train=6000
 def main():
     args = parse_args(__doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--curves", action="store_true",
-                       help="also train plain20, plain56 and resnet56 (about 10 minutes)"),
+                       help="also train plain20, plain56 and resnet56 (about 30 minutes)"),
         p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (--curves)")))
     torch.manual_seed(args.seed)
     batch, side = (4, 12) if args.quick else (32, 32)
