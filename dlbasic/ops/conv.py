@@ -74,11 +74,6 @@ def to_nhwc(x, pads=((0, 0), (0, 0)), scratch_name=None):
     return out
 
 
-def to_nchw(y):
-    """Contiguous (N, C, H, W) from an (N, H, W, C) array."""
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
-
-
 _scratch_space = threading.local()
 _BLOCK_BYTES = 2 << 20        # one block's column matrix: small enough to stay in cache
 
@@ -279,8 +274,9 @@ def _strided_input_grad(g, w, stride, dilation, padding, xshape, groups):
 class Convolution(Op):
     """y = conv(x, W) + b for 1 or 2 spatial dims, computed as im2col + one GEMM (see module doc).
 
-    Local gradients: dL/dW = cols^T @ g;  dL/dx = col2im(g @ W^T), computed as the full
-    correlation of g with the flipped kernel (strided: one per phase, ``_strided_input_grad``);  dL/db = sum of g over batch and positions.
+    Local gradients: dL/dW = cols^T @ g;  dL/db = sum of g over batch and positions;
+    dL/dx = col2im(g @ W^T), computed as the full correlation of g with the flipped kernel
+    (strided: one correlation per phase, ``_strided_input_grad``).
     Params: ``stride``, ``dilation`` (tuples, one entry per spatial dim), ``padding`` (one
     (before, after) pair per spatial dim), ``groups``.
     """
