@@ -9,18 +9,26 @@ Each range is further walked in *blocks* of about 1 MiB, so that a kernel's temp
 for one block (``x - mean`` in BatchNorm, a comparison mask in ReLU) stay in the core's cache
 instead of making another trip through memory.
 
+Kernels built on GEMMs (convolution) split the *batch* instead (``for_ranges``): each thread
+runs the whole im2col + GEMM for its own samples, with OpenBLAS held to one thread meanwhile.
+A narrow layer's GEMMs are too small for OpenBLAS's own threads to pay off, and its im2col
+copies would otherwise run on one core while OpenBLAS's idle workers spin on the other.
+
 ``set_num_threads(n)`` (also ``dlbasic.set_num_threads``) sets how many threads a kernel uses;
 the default is the number of CPUs.  With one thread every kernel runs inline.
 """
+import ctypes
+import glob
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["get_num_threads", "set_num_threads", "for_blocks"]
+__all__ = ["get_num_threads", "set_num_threads", "for_blocks", "for_ranges"]
 
 _lock = threading.Lock()
 _threads = max(1, os.cpu_count() or 1)
 _pool = None
+_in_worker = threading.local()    # set while a thread runs its share: a nested split runs inline
 _MIN_PARALLEL_BYTES = 1 << 20      # each thread gets >= 1 MiB, or the hand-off costs more than it saves
 _BLOCK_BYTES = 1 << 20             # one block: big enough that per-call overhead is small
 
@@ -43,17 +51,49 @@ def set_num_threads(n):
         _threads = n
 
 
+def _mark_worker():
+    _in_worker.active = True
+
+
 def _executor():
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="dlbasic")
+            _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="dlbasic",
+                                       initializer=_mark_worker)
         return _pool
+
+
+def _after_fork_in_child():
+    """A forked child (a DataLoader worker) has none of the parent's pool threads."""
+    global _pool, _lock, _blas_users
+    _pool, _lock, _blas_users = None, threading.Lock(), 0
+    _in_worker.active = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _split(n, row_bytes):
+    """How many threads ``n`` rows of ``row_bytes`` each are worth (1: run inline)."""
+    if getattr(_in_worker, "active", False):
+        return 1
+    return min(_threads, n, max(1, (n * row_bytes) // _MIN_PARALLEL_BYTES))
 
 
 def _run_range(fn, lo, hi, block):
     for s in range(lo, hi, block):
         fn(slice(s, min(s + block, hi)))
+
+
+def _own_share(fn, *args):
+    """The calling thread's share of a split, marked so that a split inside it runs inline."""
+    _in_worker.active = True
+    try:
+        return fn(*args)
+    finally:
+        _in_worker.active = False
 
 
 def for_blocks(fn, n, row_bytes):
@@ -65,7 +105,7 @@ def for_blocks(fn, n, row_bytes):
     the calls run concurrently: ``fn`` must only touch its own rows.
     """
     block = max(1, _BLOCK_BYTES // max(row_bytes, 1))
-    threads = min(_threads, n, max(1, (n * row_bytes) // _MIN_PARALLEL_BYTES))
+    threads = _split(n, row_bytes)
     if threads <= 1:
         _run_range(fn, 0, n, block)
         return
@@ -73,6 +113,111 @@ def for_blocks(fn, n, row_bytes):
     pool = _executor()
     futures = [pool.submit(_run_range, fn, bounds[t], bounds[t + 1], block)
                for t in range(1, threads)]
-    _run_range(fn, bounds[0], bounds[1], block)
+    _own_share(_run_range, fn, bounds[0], bounds[1], block)
     for f in futures:
         f.result()          # re-raises a worker's exception here
+
+
+def for_ranges(fn, n, row_bytes, gemm=True):
+    """``[fn(lo, hi), ...]`` for contiguous ranges that split ``range(n)``, one per thread.
+
+    ``gemm``: ``fn`` runs GEMMs.  While the threads run, OpenBLAS is then held to one thread
+    (``blas_single_threaded``), so each thread's GEMMs run on its own core; without a BLAS
+    whose threads can be held, such work runs inline (two threaded GEMMs at once would fight
+    over the cores).  The results come back in range order, so partial sums combined by the
+    caller do not depend on timing.
+    """
+    threads = _split(n, row_bytes)
+    if gemm and threads > 1 and not blas_single_threaded.available():
+        threads = 1
+    if threads <= 1:
+        return [fn(0, n)]
+    bounds = [n * t // threads for t in range(threads + 1)]
+    with blas_single_threaded():
+        pool = _executor()
+        futures = [pool.submit(fn, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+        try:
+            first = _own_share(fn, bounds[0], bounds[1])
+        finally:
+            wait(futures)            # no worker outlives the single-threaded BLAS
+        return [first] + [f.result() for f in futures]
+
+
+# -- OpenBLAS's thread count ------------------------------------------------------------------
+
+_BLAS_SYMBOLS = [("openblas_get_num_threads", "openblas_set_num_threads"),
+                 ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                 ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                 ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads")]
+_blas = None              # (get, set) of the OpenBLAS NumPy uses, False if there is none
+_blas_users = 0
+_blas_saved = None
+
+
+def _openblas_paths():
+    """Paths of the OpenBLAS libraries loaded in this process (NumPy's own first)."""
+    import numpy
+    found = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "openblas" in os.path.basename(path).lower() and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
+    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    return found + sorted(glob.glob(os.path.join(libs, "*openblas*")))
+
+
+def _blas_control():
+    global _blas
+    if _blas is None:
+        _blas = False
+        for path in _openblas_paths():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for get, put in _BLAS_SYMBOLS:
+                if hasattr(lib, get) and hasattr(lib, put):
+                    _blas = (getattr(lib, get), getattr(lib, put))
+                    break
+            if _blas:
+                break
+    return _blas
+
+
+class blas_single_threaded:
+    """Context manager: OpenBLAS runs each GEMM on the calling thread only, then is restored.
+
+    OpenBLAS's thread count is process-wide, so nested and concurrent uses share one count of
+    users and the last one out restores it.  Without OpenBLAS (NumPy built on another BLAS)
+    this does nothing; ``available()`` says which.
+    """
+
+    @staticmethod
+    def available():
+        return bool(_blas_control())
+
+    def __enter__(self):
+        global _blas_users, _blas_saved
+        control = _blas_control()
+        if control:
+            with _lock:
+                if _blas_users == 0:
+                    _blas_saved = control[0]()
+                    if _blas_saved != 1:
+                        control[1](1)
+                _blas_users += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _blas_users
+        control = _blas_control()
+        if control:
+            with _lock:
+                _blas_users -= 1
+                if _blas_users == 0 and _blas_saved != 1:
+                    control[1](_blas_saved)
+        return False

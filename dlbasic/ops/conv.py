@@ -33,6 +33,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .._parallel import for_ranges
 from ..autograd.function import Op
 
 __all__ = []
@@ -61,16 +62,25 @@ def to_nhwc(x, pads=((0, 0), (0, 0)), scratch_name=None):
         out = (np.zeros if padded else np.empty)((N, Hp, Wp, C), x.dtype)
     else:
         out = scratch(scratch_name, (N, Hp, Wp, C), x.dtype)
-        out[:, :pt] = 0
-        out[:, Hp - pb:] = 0
-        out[:, :, :pl] = 0
-        out[:, :, Wp - pr:] = 0
-    xt = x.transpose(0, 2, 3, 1)
-    if not xt.flags.c_contiguous and C > 1 and (H * W * x.itemsize) % 4096 == 0:
-        stage = scratch("stage", (N, C, H * W + 16), x.dtype)[:, :, :H * W]
-        stage.reshape(N, C, H, W)[...] = x
-        xt = stage.reshape(N, C, H, W).transpose(0, 2, 3, 1)
-    out[:, pt:pt + H, pl:pl + W, :] = xt
+    # staging: see above (the aliasing only hurts a transposing read)
+    stage = (C > 1 and (H * W * x.itemsize) % 4096 == 0
+             and not x.transpose(0, 2, 3, 1).flags.c_contiguous)
+
+    def fill(lo, hi):           # samples lo:hi, so that threads can share the copy
+        o = out[lo:hi]
+        if scratch_name is not None:
+            o[:, :pt] = 0
+            o[:, Hp - pb:] = 0
+            o[:, :, :pl] = 0
+            o[:, :, Wp - pr:] = 0
+        src = x[lo:hi]
+        if stage:
+            buf = scratch("stage", (hi - lo, C, H * W + 16), x.dtype)[:, :, :H * W]
+            buf.reshape(hi - lo, C, H, W)[...] = src
+            src = buf.reshape(hi - lo, C, H, W)
+        o[:, pt:pt + H, pl:pl + W, :] = src.transpose(0, 2, 3, 1)
+
+    for_ranges(fill, N, Hp * Wp * C * x.itemsize, gemm=False)
     return out
 
 
@@ -137,8 +147,10 @@ def _block(N, sample_bytes, weight_bytes):
     return max(1, min(N, target // max(sample_bytes, 1)))
 
 
-def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None):
+def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None, out=None):
     """y (N, O, Ho, Wo) = im2col(xp) @ wmat (+ bias); xp padded NHWC, wmat (G, K, O/G).
+
+    ``out``: write y into this (N, O, Ho, Wo) array, which may be a strided view.
 
     Done a block of samples at a time: the block's column matrix is written and at once read
     back by the GEMM while it is still in cache, instead of a 9x-the-activation array making a
@@ -150,25 +162,30 @@ def correlate(xp, wmat, kernel, stride, dilation, out_hw, bias=None):
     Ho, Wo = out_hw
     P = Ho * Wo
     dtype = np.result_type(xp.dtype, wmat.dtype)
-    y = np.empty((N, G * Og, Ho, Wo), dtype)
-    y3 = y.reshape(N, G * Og, P)
+    y = np.empty((N, G * Og, Ho, Wo), dtype) if out is None else out
+    direct = y.flags.c_contiguous          # a sample's planes can take the GEMM's output
     wt = wmat.transpose(0, 2, 1)                                   # (G, Og, K)
-    step = _block(N, P * G * K * xp.itemsize, wmat.nbytes)
-    for n0 in range(0, N, step):
-        n1 = min(N, n0 + step)
-        cols = columns(xp[n0:n1], kernel, stride, dilation, out_hw, G)   # (n*P, G, K)
-        m = (n1 - n0) * P
-        if G == 1 and n1 - n0 == 1:
-            np.matmul(wt[0], cols.reshape(P, K).T, out=y3[n0])     # straight into y
-        else:
-            yt = scratch("gemm_out", (G, Og, m), dtype)
-            if G == 1:
-                np.matmul(wt[0], cols.reshape(m, K).T, out=yt[0])
+    sample_bytes = P * G * K * xp.itemsize
+    step = _block(N, sample_bytes, wmat.nbytes)
+
+    def samples(lo, hi):
+        for n0 in range(lo, hi, step):
+            n1 = min(hi, n0 + step)
+            cols = columns(xp[n0:n1], kernel, stride, dilation, out_hw, G)   # (n*P, G, K)
+            m = (n1 - n0) * P
+            if G == 1 and n1 - n0 == 1 and direct:                   # straight into y
+                np.matmul(wt[0], cols.reshape(P, K).T, out=y[n0].reshape(G * Og, P))
             else:
-                np.matmul(wt, cols.transpose(1, 2, 0), out=yt)
-            np.copyto(y3[n0:n1], yt.reshape(G * Og, n1 - n0, P).transpose(1, 0, 2))
-        if bias is not None:
-            y3[n0:n1] += bias[:, None]
+                yt = scratch("gemm_out", (G, Og, m), dtype)
+                if G == 1:
+                    np.matmul(wt[0], cols.reshape(m, K).T, out=yt[0])
+                else:
+                    np.matmul(wt, cols.transpose(1, 2, 0), out=yt)
+                np.copyto(y[n0:n1], yt.reshape(G * Og, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3))
+            if bias is not None:
+                y[n0:n1] += bias[:, None, None]
+
+    for_ranges(samples, N, sample_bytes)
     return y
 
 
@@ -182,18 +199,29 @@ def weight_grad(xp, g, kernel, stride, dilation, groups):
     P, Og = Ho * Wo, O // groups
     g3 = g.reshape(N, O, P)
     K = xp.shape[3] // groups * kernel[0] * kernel[1]
-    dwm = np.zeros((groups, K, Og), np.result_type(xp.dtype, g.dtype))
-    step = _block(N, P * groups * K * xp.itemsize, dwm.nbytes)
-    for n0 in range(0, N, step):
-        n1 = min(N, n0 + step)
-        m = (n1 - n0) * P
-        cols = columns(xp[n0:n1], kernel, stride, dilation, (Ho, Wo), groups)   # (m, G, K)
-        gt = scratch("grad_block", (O, n1 - n0, P), g.dtype)     # channel-major block of g
-        np.copyto(gt, g3[n0:n1].transpose(1, 0, 2))
-        if groups == 1:
-            dwm[0] += cols.reshape(m, K).T @ gt.reshape(O, m).T
-        else:
-            dwm += np.matmul(cols.transpose(1, 2, 0), gt.reshape(groups, Og, m).transpose(0, 2, 1))
+    dtype = np.result_type(xp.dtype, g.dtype)
+    sample_bytes = P * groups * K * xp.itemsize
+    step = _block(N, sample_bytes, groups * K * Og * np.dtype(dtype).itemsize)
+
+    def samples(lo, hi):
+        dwm = np.zeros((groups, K, Og), dtype)
+        for n0 in range(lo, hi, step):
+            n1 = min(hi, n0 + step)
+            m = (n1 - n0) * P
+            cols = columns(xp[n0:n1], kernel, stride, dilation, (Ho, Wo), groups)   # (m, G, K)
+            gt = scratch("grad_block", (O, n1 - n0, P), g.dtype)     # channel-major block of g
+            np.copyto(gt, g3[n0:n1].transpose(1, 0, 2))
+            if groups == 1:
+                dwm[0] += cols.reshape(m, K).T @ gt.reshape(O, m).T
+            else:
+                dwm += np.matmul(cols.transpose(1, 2, 0),
+                                 gt.reshape(groups, Og, m).transpose(0, 2, 1))
+        return dwm
+
+    parts = for_ranges(samples, N, sample_bytes)     # one partial sum per thread, in order
+    dwm = parts[0]
+    for part in parts[1:]:
+        dwm += part
     return dwm
 
 
@@ -260,12 +288,14 @@ def _strided_input_grad(g, w, stride, dilation, padding, xshape, groups):
     bottom = max(ph[8] - ph[6] for ph in phases) - Ho
     right = max(ph[9] - ph[7] for ph in phases) - Wo
     gp = to_nhwc(g, ((top, max(bottom, 0)), (left, max(right, 0))), "grad_nhwc")
-    dxp = np.zeros((N, C, Hp, Wp), g.dtype)
+    dxp = (np.zeros if len(phases) < stride[0] * stride[1] else np.empty)((N, C, Hp, Wp), g.dtype)
     for rh, rw, (ih, sih, nh, _, dh), (iw, siw, nw, _, dw), Hq, Wq, lh, lw, rows, cols in phases:
         w_sub = w[:, :, ih::sih, iw::siw][:, :, :nh, :nw]
         view = gp[:, top - lh:top - lh + rows, left - lw:left - lw + cols]
-        dxp[:, :, rh::stride[0], rw::stride[1]] = correlate(
-            view, _flipped_weight_matrix(w_sub, groups), (nh, nw), (1, 1), (dh, dw), (Hq, Wq))
+        correlate(view, _flipped_weight_matrix(w_sub, groups), (nh, nw), (1, 1), (dh, dw),
+                  (Hq, Wq), out=dxp[:, :, rh::stride[0], rw::stride[1]])
+    if not (pt or pb or pl or pr):
+        return dxp
     return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
 
 

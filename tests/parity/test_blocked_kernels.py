@@ -111,13 +111,76 @@ CONV_BIG = [
 
 
 @pytest.mark.parametrize("xs,ws,kw", CONV_BIG)
-def test_conv2d_over_several_blocks_matches_torch(xs, ws, kw):
+def test_conv2d_over_several_blocks_matches_torch(threads, xs, ws, kw):
     x, w = _inputs(xs, ws)
     b, = _inputs((ws[0],), seed=3)
     y_shape = tuple(torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **kw).shape)
     u, = _inputs(y_shape, seed=4)
     check(lambda x, w, b, u: F.conv2d(x, w, b, **kw) * u, inputs=[x, w, b, u],
           requires_grad=[True, True, True, False], atol=1e-4, grad_atol=1e-3)
+
+
+def test_conv2d_threads_give_the_same_weight_gradient_up_to_rounding():
+    """Each thread sums its own samples' dW; the partial sums are added in range order."""
+    import dlbasic.nn.functional as dF
+    x, w, u = _inputs((8, 16, 20, 20), (8, 16, 3, 3), (8, 8, 20, 20))
+    grads = []
+    before = dlbasic.get_num_threads()
+    try:
+        for n in (1, 2):
+            dlbasic.set_num_threads(n)
+            for _ in range(2):
+                xt, wt = dlbasic.tensor(x, requires_grad=True), dlbasic.tensor(w, requires_grad=True)
+                (dF.conv2d(xt, wt, padding=1) * dlbasic.tensor(u)).sum().backward()
+                grads.append((xt.grad.numpy(), wt.grad.numpy()))
+    finally:
+        dlbasic.set_num_threads(before)
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])      # same threads: bitwise equal
+    np.testing.assert_array_equal(grads[2][1], grads[3][1])
+    np.testing.assert_allclose(grads[0][1], grads[2][1], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(grads[0][0], grads[2][0])      # dx: the same sums per sample
+
+
+# -- for_ranges: the batch split of GEMM kernels -------------------------------------------
+
+@pytest.mark.parametrize("n,row_bytes", [(1, 10), (2, 1 << 20), (7, 1 << 20), (1000, 4096)])
+def test_for_ranges_splits_in_order_and_covers_every_row_once(threads, n, row_bytes):
+    parts = _parallel.for_ranges(lambda lo, hi: (lo, hi), n, row_bytes)
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(parts, parts[1:]))
+    expected = min(threads, n, max(1, n * row_bytes >> 20))
+    if _parallel.blas_single_threaded.available():
+        assert len(parts) == expected
+    else:
+        assert len(parts) in (1, expected)
+
+
+def test_for_ranges_holds_blas_to_one_thread_and_restores_it(threads):
+    control = _parallel._blas_control()
+    if not control:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: its thread count is left alone")
+    get = control[0]
+    before = get()
+    seen = _parallel.for_ranges(lambda lo, hi: get(), 4, 1 << 20)
+    assert get() == before
+    assert seen == ([1] * threads if threads > 1 else [before])
+
+
+def test_for_ranges_nested_call_runs_inline_and_errors_reach_the_caller():
+    before = dlbasic.get_num_threads()
+    dlbasic.set_num_threads(2)
+    try:
+        inner = _parallel.for_ranges(
+            lambda lo, hi: len(_parallel.for_ranges(lambda a, b: 0, 8, 1 << 20)), 8, 1 << 20)
+        assert inner == [1, 1]               # inside a worker (and beside it) nothing re-splits
+
+        def fn(lo, hi):
+            if lo > 0:
+                raise ValueError("bad range")
+        with pytest.raises(ValueError, match="bad range"):
+            _parallel.for_ranges(fn, 8, 1 << 20, gemm=False)
+    finally:
+        dlbasic.set_num_threads(before)
 
 
 # -- for_blocks itself ----------------------------------------------------------------------
@@ -161,3 +224,32 @@ def test_set_num_threads_rejects_non_positive_and_round_trips():
     assert dlbasic.get_num_threads() == 3
     dlbasic.set_num_threads(before)
     assert dlbasic.get_num_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_threaded_kernels_work_in_a_forked_child():
+    """A DataLoader worker is a fork: the parent's pool threads are not in it."""
+    import os
+    before = dlbasic.get_num_threads()
+    dlbasic.set_num_threads(2)
+    try:
+        _parallel.for_ranges(lambda lo, hi: None, 8, 1 << 20, gemm=False)   # pool started
+        pid = os.fork()
+        if pid == 0:                                   # child: must not hang on the dead pool
+            ok = _parallel.for_ranges(lambda lo, hi: hi - lo, 8, 1 << 20, gemm=False) == [4, 4]
+            os._exit(0 if ok else 1)
+        import signal
+        import time
+        deadline = time.monotonic() + 60
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the threaded kernel hung in the forked child")
+            time.sleep(0.05)
+        assert os.WEXITSTATUS(status) == 0
+    finally:
+        dlbasic.set_num_threads(before)
