@@ -155,9 +155,11 @@ _blas_saved = None
 
 
 def _openblas_paths():
-    """Paths of the OpenBLAS libraries loaded in this process (NumPy's own first)."""
+    """OpenBLAS libraries in this process: the one bundled with NumPy's wheel first, then any
+    loaded one (a NumPy built against the system's OpenBLAS)."""
     import numpy
-    found = []
+    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    found = sorted(glob.glob(os.path.join(libs, "*openblas*")))
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
@@ -166,8 +168,7 @@ def _openblas_paths():
                     found.append(path)
     except OSError:
         pass
-    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
-    return found + sorted(glob.glob(os.path.join(libs, "*openblas*")))
+    return found
 
 
 def _blas_control():
