@@ -17,6 +17,7 @@ copies would otherwise run on one core while OpenBLAS's idle workers spin on the
 ``set_num_threads(n)`` (also ``dlbasic.set_num_threads``) sets how many threads a kernel uses;
 the default is the number of CPUs.  With one thread every kernel runs inline.
 """
+import contextlib
 import ctypes
 import glob
 import os
@@ -105,17 +106,7 @@ def for_blocks(fn, n, row_bytes):
     the calls run concurrently: ``fn`` must only touch its own rows.
     """
     block = max(1, _BLOCK_BYTES // max(row_bytes, 1))
-    threads = _split(n, row_bytes)
-    if threads <= 1:
-        _run_range(fn, 0, n, block)
-        return
-    bounds = [n * t // threads for t in range(threads + 1)]
-    pool = _executor()
-    futures = [pool.submit(_run_range, fn, bounds[t], bounds[t + 1], block)
-               for t in range(1, threads)]
-    _own_share(_run_range, fn, bounds[0], bounds[1], block)
-    for f in futures:
-        f.result()          # re-raises a worker's exception here
+    for_ranges(lambda lo, hi: _run_range(fn, lo, hi, block), n, row_bytes, gemm=False)
 
 
 def for_ranges(fn, n, row_bytes, gemm=True):
@@ -133,7 +124,7 @@ def for_ranges(fn, n, row_bytes, gemm=True):
     if threads <= 1:
         return [fn(0, n)]
     bounds = [n * t // threads for t in range(threads + 1)]
-    with blas_single_threaded():
+    with blas_single_threaded() if gemm else contextlib.nullcontext():
         pool = _executor()
         futures = [pool.submit(fn, bounds[t], bounds[t + 1]) for t in range(1, threads)]
         try:

@@ -164,6 +164,8 @@ def test_for_ranges_holds_blas_to_one_thread_and_restores_it(threads):
     seen = _parallel.for_ranges(lambda lo, hi: get(), 4, 1 << 20)
     assert get() == before
     assert seen == ([1] * threads if threads > 1 else [before])
+    # copies (gemm=False) leave OpenBLAS alone
+    assert _parallel.for_ranges(lambda lo, hi: get(), 4, 1 << 20, gemm=False) == [before] * threads
 
 
 def test_for_ranges_nested_call_runs_inline_and_errors_reach_the_caller():
