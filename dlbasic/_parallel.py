@@ -16,15 +16,20 @@ copies would otherwise run on one core while OpenBLAS's idle workers spin on the
 
 ``set_num_threads(n)`` (also ``dlbasic.set_num_threads``) sets how many threads a kernel uses;
 the default is the number of CPUs.  With one thread every kernel runs inline.
+
+Forking (DataLoader workers) is made safe here too: see ``fork_gate``.
 """
+import collections
 import contextlib
 import ctypes
 import glob
 import os
 import threading
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["get_num_threads", "set_num_threads", "for_blocks", "for_ranges"]
+__all__ = ["get_num_threads", "set_num_threads", "for_blocks", "for_ranges", "fork_gate"]
 
 _lock = threading.Lock()
 _threads = max(1, os.cpu_count() or 1)
@@ -65,15 +70,71 @@ def _executor():
         return _pool
 
 
+class _ForkGate:
+    """Holds ``os.fork()`` back until no op is computing, and new ops back until it is done.
+
+    Why: OpenBLAS's pre-fork handler stops its worker threads.  If another thread is inside a
+    threaded GEMM at that moment, the handler takes back that GEMM's queued share and then
+    waits for threads that wait for each other, so ``fork()`` never returns (a DataLoader
+    starting its workers while a second thread trains hangs forever).  Every primitive op's
+    forward and backward therefore registers itself in ``running`` while it computes
+    (``Op.apply`` / ``Op._run_backward``), and a fork first waits until ``running`` is empty.
+
+    ``running`` is a deque used as an atomic counter (append/pop hold the GIL); an op appends
+    *then* checks ``closed``, the fork sets ``closed`` *then* checks ``running``, so one of the
+    two always sees the other.  NumPy calls that do not go through a dlbasic op (a user's own
+    ``numpy.dot`` in another thread) are not covered: that is NumPy's own hazard.
+    """
+
+    WAIT_S = 30.0    # a fork never waits longer than this for ops in flight (then warns)
+
+    def __init__(self):
+        self.running = collections.deque()
+        self.closed = False
+        self._cond = threading.Condition(threading.Lock())
+
+    def wait_open(self):
+        """Called by an op that found the gate closed: step back until the fork is done."""
+        while self.closed:
+            self.running.pop()
+            with self._cond:
+                while self.closed:
+                    self._cond.wait(0.05)
+            self.running.append(None)
+
+    def before_fork(self):
+        self.closed = True
+        deadline = time.monotonic() + self.WAIT_S
+        while self.running:
+            if time.monotonic() > deadline:
+                warnings.warn(f"os.fork(): dlbasic ops still running in other threads after "
+                              f"{self.WAIT_S:.0f} s; forking anyway (a threaded BLAS call in "
+                              "flight can hang the fork)", RuntimeWarning, stacklevel=2)
+                break
+            time.sleep(0.0002)
+
+    def after_fork_in_parent(self):
+        with self._cond:
+            self.closed = False
+            self._cond.notify_all()
+
+
+fork_gate = _ForkGate()
+
+
 def _after_fork_in_child():
-    """A forked child (a DataLoader worker) has none of the parent's pool threads."""
+    """A forked child (a DataLoader worker) has none of the parent's threads: no pool, no op
+    in flight, and the fork (which closed the gate) is over."""
     global _pool, _lock, _blas_users
     _pool, _lock, _blas_users = None, threading.Lock(), 0
     _in_worker.active = False
+    fork_gate.__init__()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=fork_gate.before_fork,
+                        after_in_parent=fork_gate.after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def _split(n, row_bytes):

@@ -7,6 +7,7 @@ receives the upstream gradient of its output and returns one gradient per input.
 """
 import numpy as np
 
+from .._parallel import fork_gate
 from .grad_mode import _state, no_grad
 
 __all__ = ["Node", "Op", "Function", "FunctionCtx", "once_differentiable"]
@@ -105,6 +106,19 @@ class AccumulateGrad:
 # non-empty; the profiler uses this to count FLOPs per primitive op.  Empty in normal use.
 _observers = []
 _NO_GRAD = [(False,) * n for n in range(8)]
+# ops register here while they compute, so that a fork waits for them (see _parallel._ForkGate)
+_running = fork_gate.running
+
+
+def _compute(method, *args, **params):
+    """``method(*args, **params)`` counted as an op in flight for the fork gate."""
+    _running.append(None)
+    try:
+        if fork_gate.closed:
+            fork_gate.wait_open()
+        return method(*args, **params)
+    finally:
+        _running.pop()
 
 
 def _notify(cls, inputs, params, outputs):
@@ -156,10 +170,10 @@ class Op(Node):
             needs = tuple([t.requires_grad for t in inputs])
         if not (True in needs and _state.enabled):
             node.needs_input_grad = _NO_GRAD[n] if n < 8 else (False,) * n
-            result = _Tensor._make(node.forward(*arrays, **params))
+            result = _Tensor._make(_compute(node.forward, *arrays, **params))
         else:
             node.needs_input_grad = needs
-            out = node.forward(*arrays, **params)
+            out = _compute(node.forward, *arrays, **params)
             # edge to where each input came from: its grad_fn, or the leaf tensor itself
             if n == 1:                     # (the one input is the one that needs a gradient)
                 fn = x.grad_fn
@@ -212,7 +226,7 @@ class Op(Node):
         g = grads[0]
         if g is None:
             return (None,) * len(self._edges)
-        res = self.backward(g)
+        res = _compute(self.backward, g)
         return res if type(res) is tuple else (res,)
 
     def forward(self, *arrays, **params):      # pragma: no cover - every primitive overrides
