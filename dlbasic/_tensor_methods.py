@@ -15,7 +15,7 @@ _SAME = [
     "add", "sub", "mul", "div", "true_divide", "floor_divide", "remainder", "fmod", "pow",
     "neg", "negative", "abs", "absolute", "exp", "log", "log1p", "expm1", "log2", "log10",
     "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "sigmoid", "atan", "asin", "acos", "sinh",
-    "cosh", "erf", "sign", "floor", "ceil", "round", "trunc", "frac", "square", "reciprocal",
+    "cosh", "erf", "erfc", "sign", "floor", "ceil", "round", "trunc", "frac", "square", "reciprocal",
     "maximum", "minimum", "clamp", "clip", "lerp", "addcmul", "addcdiv", "multiply", "subtract",
     "divide", "relu",
     "sum", "mean", "prod", "var", "std", "max", "min", "amax", "amin", "aminmax", "logsumexp",

@@ -13,34 +13,9 @@ import math
 import numpy as np
 
 from ..autograd.function import Op
+from . import _special
 
 __all__ = []
-
-
-def _softplus0(z):
-    """log(1 + e^z) without overflow: max(z, 0) + log1p(e^-|z|)."""
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-
-
-def _sigmoid(z):
-    """1/(1+e^-z) without overflow (the form with e^-|z| for each sign)."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-
-
-def _erf(x):
-    """erf, elementwise.  float64: exact (math.erf); lower precisions: Abramowitz & Stegun
-    7.1.26 (|error| < 1.5e-7, about float32's resolution near 1)."""
-    if x.dtype == np.float64:
-        flat = x.ravel()
-        out = np.fromiter((math.erf(v) for v in flat), dtype=np.float64, count=flat.size)
-        return out.reshape(x.shape)
-    z = x.astype(np.float32)
-    a = np.abs(z)
-    t = 1 / (1 + np.float32(0.3275911) * a)
-    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (
-        np.float32(1.421413741) + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
-    return (np.sign(z) * (1 - poly * np.exp(-a * a))).astype(x.dtype, copy=False)
 
 
 class LeakyRelu(Op):
@@ -108,7 +83,6 @@ class Elu(Op):
     scale; celu: k = 1/alpha."""
 
     _saves = ()
-    _saves_output = True
 
     def forward(self, x, alpha, scale=1.0, input_scale=1.0, name=None):
         if name is not None:
@@ -117,13 +91,12 @@ class Elu(Op):
         self.pos = x > 0
         neg = np.minimum(x, 0) * input_scale        # exp of a non-positive number only
         y = np.where(self.pos, x * scale, (scale * alpha) * np.expm1(neg))
-        self.y = y = y.astype(x.dtype, copy=False)
-        return y
+        # e^(kx) kept for backward: y + scale*alpha would cancel where e^(kx) is tiny
+        self.e = np.exp(neg)
+        return y.astype(x.dtype, copy=False)
 
     def backward(self, g):
-        # on the negative side scale*alpha*k*e^(kx) = k*(y + scale*alpha): no second exp
-        sa = self.scale * self.alpha
-        d = np.where(self.pos, self.scale, self.k * (self.y + sa))
+        d = np.where(self.pos, self.scale, (self.scale * self.alpha * self.k) * self.e)
         return (g * d).astype(g.dtype, copy=False)
 
 
@@ -133,11 +106,11 @@ class Softplus(Op):
     def forward(self, x, beta, threshold):
         self.x, self.beta, self.threshold = x, beta, threshold
         bx = x * beta
-        return np.where(bx > threshold, x, _softplus0(bx) / beta).astype(x.dtype, copy=False)
+        return np.where(bx > threshold, x, _special.softplus(bx) / beta).astype(x.dtype, copy=False)
 
     def backward(self, g):
         bx = self.x * self.beta
-        return np.where(bx > self.threshold, g, g * _sigmoid(bx)).astype(g.dtype, copy=False)
+        return np.where(bx > self.threshold, g, g * _special.sigmoid(bx)).astype(g.dtype, copy=False)
 
 
 class LogSigmoid(Op):
@@ -145,10 +118,10 @@ class LogSigmoid(Op):
 
     def forward(self, x):
         self.x = x
-        return (-_softplus0(-x)).astype(x.dtype, copy=False)
+        return (-_special.softplus(-x)).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return g * _sigmoid(-self.x)
+        return g * _special.sigmoid(-self.x)
 
 
 class Softmax(Op):
@@ -195,22 +168,28 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 class Gelu(Op):
     """'none': y = x*Phi(x), dy/dx = Phi(x) + x*phi(x);  'tanh': y = x/2*(1 + tanh(u)),
-    u = sqrt(2/pi)(x + 0.044715x^3), dy/dx = (1 + tanh u)/2 + x/2*(1 - tanh^2 u)*du/dx."""
+    u = sqrt(2/pi)(x + 0.044715x^3), dy/dx = (1 + tanh u)/2 + x/2*(1 - tanh^2 u)*du/dx.
+    With s = sigmoid(2u) = (1 + tanh u)/2 the tanh form is y = x*s, dy/dx = s + 2x*s(1-s)*du/dx,
+    which keeps its digits where 1 + tanh u would cancel (x < -3)."""
 
     def forward(self, x, approximate):
         self.x, self.approximate = x, approximate
         if approximate == "tanh":
-            self.t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-            return (0.5 * x * (1 + self.t)).astype(x.dtype, copy=False)
-        self.cdf = (0.5 * (1 + _erf(x * np.asarray(1 / math.sqrt(2), x.dtype)))).astype(x.dtype)
+            u2 = (2 * _SQRT_2_OVER_PI) * (x + 0.044715 * x * x * x)
+            return (x * _special.sigmoid(u2)).astype(x.dtype, copy=False)
+        # Phi(x) = erfc(-x/sqrt 2)/2: accurate far into the negative tail, where 1 + erf is 0
+        self.cdf = _special.ndtr(x)
         return x * self.cdf
 
     def backward(self, g):
         x = self.x
         if self.approximate == "tanh":
-            t = self.t
+            # s and the second term cancel where the gradient crosses 0: float64 inside
+            x = x.astype(np.float64)
+            u2 = (2 * _SQRT_2_OVER_PI) * (x + 0.044715 * x * x * x)
+            s = _special.sigmoid(u2)
             du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+            d = (s + 2 * x * (s * _special.sigmoid(-u2)) * du).astype(g.dtype, copy=False)
         else:
             d = self.cdf + x * (_INV_SQRT_2PI * np.exp(-0.5 * x * x))
         return (g * d).astype(g.dtype, copy=False)
@@ -221,12 +200,14 @@ class Silu(Op):
 
     def forward(self, x):
         self.x = x
-        self.s = _sigmoid(x)
+        self.s = _special.sigmoid(x)
         return x * self.s
 
     def backward(self, g):
+        # 1 + x(1 - s) cancels near x = -1.28: it is formed in float64 (no rounding but s's)
         s = self.s
-        return g * (s * (1 + self.x * (1 - s)))
+        bracket = 1 + self.x.astype(np.float64) * (1 - s.astype(np.float64))
+        return g * (s * bracket).astype(g.dtype, copy=False)
 
 
 class Mish(Op):
@@ -234,12 +215,15 @@ class Mish(Op):
 
     def forward(self, x):
         self.x = x
-        self.t = np.tanh(_softplus0(x)).astype(x.dtype, copy=False)
+        self.t = _special.tanh(_special.softplus(x)).astype(x.dtype, copy=False)
         return x * self.t
 
     def backward(self, g):
-        t = self.t
-        return g * (t + self.x * _sigmoid(self.x) * (1 - t * t))
+        # the two terms cancel where the gradient crosses 0 (x near -1.19): float64 inside
+        x = self.x.astype(np.float64)
+        t = np.tanh(_special.softplus(x))
+        d = t + x * _special.sigmoid(x) * ((1 - t) * (1 + t))
+        return g * d.astype(g.dtype, copy=False)
 
 
 class Hardtanh(Op):

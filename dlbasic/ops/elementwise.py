@@ -10,6 +10,7 @@ from .._parallel import for_blocks
 from .._tensor import Tensor
 from ..autograd.function import Op
 from ..autograd.grad_mode import _state
+from . import _special
 from ._util import promote, broadcast_error, as_tensor_operand
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sqrt",
@@ -18,7 +19,7 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "exp
            "exp2", "floor", "ceil", "round", "trunc", "frac", "fmod", "remainder", "lerp",
            "floor_divide", "addcmul", "addcdiv", "true_divide", "multiply", "subtract",
            "divide", "negative", "absolute", "tan", "atan", "asin", "acos", "sinh", "cosh",
-           "erf"]
+           "erf", "erfc"]
 
 
 # -- binary arithmetic --------------------------------------------------------------------
@@ -618,17 +619,17 @@ class Tan(Op):
 
 
 class Tanh(Op):
-    """y = tanh x; dy/dx = 1 - y^2."""
+    """y = tanh x; dy/dx = 1 - y^2, taken as (1 - y)(1 + y), exact where |y| is near 1."""
     _saves = ()
     _saves_output = True
 
     def forward(self, x):
-        self.y = np.tanh(x)
+        self.y = _special.tanh(x)
         return self.y
 
     def backward(self, g):
         y = self.y
-        return g * (1 - y * y)
+        return g * ((1 - y) * (1 + y))
 
 
 class Sigmoid(Op):
@@ -637,8 +638,7 @@ class Sigmoid(Op):
     _saves_output = True
 
     def forward(self, x):
-        # 1/(1+e^-x) = exp(-log(1 + e^-x)); logaddexp never overflows, so +-1000 is exact
-        self.y = np.exp(-np.logaddexp(0, -x))
+        self.y = _special.sigmoid(x)
         return self.y
 
     def backward(self, g):
@@ -708,19 +708,23 @@ class Erf(Op):
 
     def forward(self, x):
         self.x = x
-        return _erf(x)
+        return _special.erf(x)
 
     def backward(self, g):
         x = self.x
         return g * (2 / np.sqrt(np.pi) * np.exp(-x * x)).astype(x.dtype, copy=False)
 
 
-def _erf(x):
-    """The error function, elementwise (NumPy has none; math.erf is exact to double precision)."""
-    import math
-    flat = np.asarray(x, dtype=np.float64).ravel()
-    out = np.fromiter((math.erf(v) for v in flat), dtype=np.float64, count=flat.size)
-    return out.reshape(np.shape(x)).astype(x.dtype, copy=False)
+class Erfc(Op):
+    """y = erfc x = 1 - erf x; dy/dx = -2/sqrt(pi) e^(-x^2)."""
+
+    def forward(self, x):
+        self.x = x
+        return _special.erfc(x)
+
+    def backward(self, g):
+        x = self.x
+        return g * (-2 / np.sqrt(np.pi) * np.exp(-x * x)).astype(x.dtype, copy=False)
 
 
 class Abs(Op):
@@ -813,6 +817,7 @@ acos = _unary(Acos, "acos")
 sinh = _unary(Sinh, "sinh")
 cosh = _unary(Cosh, "cosh")
 erf = _unary(Erf, "erf")
+erfc = _unary(Erfc, "erfc")
 
 
 def cast(input, dtype):

@@ -7,6 +7,7 @@ inside the kernel, because their 'mean' divides by the summed weights of the tar
 import numpy as np
 
 from ..autograd.function import Op
+from . import _special
 
 __all__ = []
 
@@ -14,11 +15,6 @@ __all__ = []
 def _softplus0(z):
     """log(1 + e^z) without overflow."""
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-
-
-def _sigmoid(z):
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
 
 
 def _reduce_indexed(loss, denom, reduction):
@@ -151,7 +147,7 @@ class BinaryCrossEntropyWithLogits(Op):
     def backward(self, g):
         x, y, sp, lw, pw = self.x, self.y, self.sp, self.lw, self.pw
         need = self.needs_input_grad
-        gx = g * ((1 - y) - lw * _sigmoid(-x)) if need[0] else None
+        gx = g * ((1 - y) - lw * _special.sigmoid(-x)) if need[0] else None
         gy = None
         if need[1]:
             gy = g * (-x if pw is None else -x + (pw - 1) * sp)

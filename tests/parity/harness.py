@@ -6,6 +6,11 @@ The lambda's global ``torch`` (and ``F``, ``nn`` when present) is rebound to dlb
 second run.  Inputs are seeded, identical, and (by default) require grad; forward values,
 shapes and dtypes must agree, and so must the gradients of ``out.sum()`` with respect to every
 input.  ``check_raises`` asserts both libraries raise the same exception type.
+
+``check_ulps`` is for transcendental functions in float32, whose last bits in PyTorch depend on
+the SIMD kernel a CPU gets: both libraries are measured against a float64 reference (torch's
+float64 kernel on the same inputs), in float32 ulps, and dlbasic's error may be at most
+PyTorch's plus a few ulps.  No test compares float32 transcendental bits between libraries.
 """
 import types
 
@@ -130,6 +135,46 @@ def check(fn, shapes=None, inputs=None, requires_grad=True, dtype="float32", gra
                 assert d.grad is not None, f"input {i}: dlbasic gave no gradient"
                 assert_close(d.grad, t.grad, grad_atol, grad_rtol, f"grad of input {i}")
     return t_out, d_out
+
+
+def ulp_error(a, ref):
+    """|a - ref| in units of float32's last place at ``ref`` (elementwise, float64)."""
+    a = np.asarray(a, np.float64)
+    ref = np.asarray(ref, np.float64)
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.abs(a - ref) / ulp
+    same = (a == ref) | (np.isnan(a) & np.isnan(ref))
+    return np.where(same, 0.0, err)
+
+
+def check_ulps(fn, x, ulps=2.0, grad_ulps=4.0):
+    """dlbasic's float32 ``fn(x)`` and d(sum fn)/dx within ``ulps`` of a float64 reference,
+    or within PyTorch's own float32 error there plus ``ulps``; returns the errors measured."""
+    x = np.asarray(x, np.float32)
+    t64 = torch.tensor(x.astype(np.float64), requires_grad=True)
+    out64 = fn(t64)
+    out64.sum().backward()
+    ref, ref_grad = out64.detach().numpy(), t64.grad.numpy()
+    t32 = torch.tensor(x, requires_grad=True)
+    t_out = fn(t32)
+    t_out.sum().backward()
+    d32 = dlbasic.tensor(x, requires_grad=True)
+    d_out = rebind(fn)(d32)
+    d_out.sum().backward()
+    assert d_out.dtype.name == "float32" and tuple(d_out.shape) == x.shape
+    errors = {}
+    for what, d, t, r, tol in [("value", d_out.detach().numpy(), t_out.detach().numpy(), ref,
+                                ulps),
+                               ("gradient", d32.grad.numpy(), t32.grad.numpy(), ref_grad,
+                                grad_ulps)]:
+        d_err, t_err = ulp_error(d, r), ulp_error(t, r)
+        bad = d_err > np.maximum(tol, t_err + tol)
+        assert not bad.any(), (
+            f"{what}: dlbasic {d[bad][:4]} vs float64 reference {r[bad][:4]} at x = {x[bad][:4]}"
+            f" ({d_err[bad][:4]} ulps; torch float32 {t_err[bad][:4]} ulps)")
+        errors[what] = (float(d_err.max()), float(t_err.max()))
+    return errors
 
 
 def check_raises(fn, shapes=None, inputs=None, dtype="float32"):
