@@ -233,6 +233,10 @@ class _BaseDataLoaderIter:
 
 class _SingleProcessDataLoaderIter(_BaseDataLoaderIter):
     def __init__(self, loader):
+        if loader.timeout != 0:
+            # torch asserts the same (AssertionError): a timeout only bounds waits on workers
+            raise AssertionError(f"DataLoader timeout={loader.timeout} needs worker processes: "
+                                 f"with num_workers=0 the timeout must be 0")
         super().__init__(loader)
         self._fetcher = _worker._make_fetcher(self._is_iterable, self._dataset,
                                               self._auto_collation, self._collate_fn,
@@ -255,7 +259,9 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         super().__init__(loader)
         ctx = loader.multiprocessing_context
         if ctx is None:
-            # fork is much faster to start and needs nothing picklable; spawn works on request
+            # fork is much faster to start and needs nothing picklable; spawn and forkserver
+            # work on request.  A fork never hangs on a BLAS call in flight in another thread:
+            # it waits for dlbasic's ops to finish first (dlbasic._parallel.fork_gate).
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         self._worker_init_fn = loader.worker_init_fn
