@@ -619,17 +619,16 @@ class Tan(Op):
 
 
 class Tanh(Op):
-    """y = tanh x; dy/dx = 1 - y^2, taken as (1 - y)(1 + y), exact where |y| is near 1."""
-    _saves = ()
-    _saves_output = True
+    """y = tanh x; dy/dx = 1 - y^2 = sech^2 x, taken as 4e/(1+e)^2 with e = e^(-2|x|): formed
+    from the rounded y, 1 - y^2 would lose digits wherever |y| is near 1 (|x| > 2)."""
 
     def forward(self, x):
-        self.y = _special.tanh(x)
-        return self.y
+        self.x = x
+        return _special.tanh(x)
 
     def backward(self, g):
-        y = self.y
-        return g * ((1 - y) * (1 + y))
+        e = np.exp(-2 * np.abs(self.x))
+        return g * (4 * e / ((1 + e) * (1 + e)))
 
 
 class Sigmoid(Op):

@@ -150,7 +150,7 @@ def ulp_error(a, ref):
 
 def check_ulps(fn, x, ulps=2.0, grad_ulps=4.0):
     """dlbasic's float32 ``fn(x)`` and d(sum fn)/dx within ``ulps`` of a float64 reference,
-    or within PyTorch's own float32 error there plus ``ulps``; returns the errors measured."""
+    or within PyTorch's own float32 error there (+2 %) plus ``ulps``; returns the errors."""
     x = np.asarray(x, np.float32)
     t64 = torch.tensor(x.astype(np.float64), requires_grad=True)
     out64 = fn(t64)
@@ -169,7 +169,9 @@ def check_ulps(fn, x, ulps=2.0, grad_ulps=4.0):
                                ("gradient", d32.grad.numpy(), t32.grad.numpy(), ref_grad,
                                 grad_ulps)]:
         d_err, t_err = ulp_error(d, r), ulp_error(t, r)
-        bad = d_err > np.maximum(tol, t_err + tol)
+        # where both are far off (a gradient formed from the rounded output, e.g. tanh's
+        # 1 - y^2 near |y| = 1), the two libraries' output roundings differ by a few percent
+        bad = d_err > np.maximum(tol, 1.02 * t_err + tol)
         assert not bad.any(), (
             f"{what}: dlbasic {d[bad][:4]} vs float64 reference {r[bad][:4]} at x = {x[bad][:4]}"
             f" ({d_err[bad][:4]} ulps; torch float32 {t_err[bad][:4]} ulps)")
