@@ -6,11 +6,15 @@
 3. Each node turns the upstream gradient of its output into one gradient per input (local
    gradient x upstream gradient).  A gradient whose shape is the *broadcast* shape is summed
    back to the input's shape here, in one place, so no op has to do it itself.
+
+In anomaly mode (anomaly_mode.py) a node that fails makes the engine warn with the traceback of
+the forward call that recorded it, and a node returning NaN makes backward raise.
 """
 import numpy as np
 
-from .function import Node, Op, _FREED_MSG
+from .function import AccumulateGrad, Node, Op, _FREED_MSG
 from .grad_mode import no_grad
+from .anomaly_mode import _anomaly, _warn_failed_node, _nan_error
 
 __all__ = ["backward", "grad", "sum_to_shape"]
 
@@ -101,48 +105,81 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
     # retain_graph every leaf copies, as saved arrays live on
     handed = None if retain_graph else {id(g) for _, _, g in roots}
 
-    with no_grad():
-        while ready:
-            node = ready.pop()
-            grads = buffers.pop(node, None) or [None] * node._n_out
-            if node._hooks or node._retain:
-                grads = _pre_node(node, grads)
-                if handed is not None:       # a hook may return an array the user keeps
-                    handed.update(id(g) for g in grads if g is not None)
-            if captured_nodes is not None:
-                for nr in range(node._n_out):
-                    key = (id(node), nr)
-                    if key in captured_nodes and grads[nr] is not None:
-                        captured_nodes[key] = grads[nr]
-            in_grads = node._run_backward(grads)
-            if not retain_graph:
-                node._release()
-            for e, g, meta in zip(node._edges, in_grads, node._in_meta):
-                if e is None:
-                    continue
-                child, nr = e
-                if g is not None:
-                    # local gradient x upstream gradient arrives here; undo broadcasting
-                    if g.shape != meta[0]:
-                        g = sum_to_shape(g, meta[0])
-                    if g.dtype != meta[1]:
-                        g = g.astype(meta[1])
-                n = deps.get(child)
-                if n is None:                         # a leaf tensor
+    check_nan = _anomaly.enabled and _anomaly.check_nan
+    node = None                 # the node running: anomaly mode names it if backward fails
+    try:
+        with no_grad():
+            while ready:
+                node = ready.pop()
+                grads = buffers.pop(node, None) or [None] * node._n_out
+                if node._hooks or node._retain:
+                    grads = _pre_node(node, grads)
+                    if handed is not None:   # a hook may return an array the user keeps
+                        handed.update(id(g) for g in grads if g is not None)
+                if captured_nodes is not None:
+                    for nr in range(node._n_out):
+                        key = (id(node), nr)
+                        if key in captured_nodes and grads[nr] is not None:
+                            captured_nodes[key] = grads[nr]
+                in_grads = node._run_backward(grads)
+                if check_nan:
+                    in_grads = _checked_for_nan(node, in_grads)
+                if not retain_graph:
+                    node._release()
+                for e, g, meta in zip(node._edges, in_grads, node._in_meta):
+                    if e is None:
+                        continue
+                    child, nr = e
                     if g is not None:
-                        # a primitive's gradients are fresh arrays it made; a user Function's
-                        # may be tensors the user keeps
-                        _accumulate_leaf(child, g, captured,
-                                         handed if isinstance(node, Op) else None)
-                    continue
-                if g is not None:
-                    buf = buffers.get(child)
-                    if buf is None:
-                        buf = buffers[child] = [None] * child._n_out
-                    buf[nr] = g if buf[nr] is None else buf[nr] + g
-                if n == 1:
-                    ready.append(child)
-                deps[child] = n - 1
+                        # local gradient x upstream gradient arrives here; undo broadcasting
+                        if g.shape != meta[0]:
+                            g = sum_to_shape(g, meta[0])
+                        if g.dtype != meta[1]:
+                            g = g.astype(meta[1])
+                    n = deps.get(child)
+                    if n is None:                         # a leaf tensor
+                        if g is not None:
+                            # a primitive's gradients are fresh arrays it made; a user
+                            # Function's may be tensors the user keeps
+                            try:
+                                _accumulate_leaf(child, g, captured,
+                                                 handed if isinstance(node, Op) else None)
+                            except Exception:
+                                # a leaf's hook failed: torch blames the leaf's AccumulateGrad
+                                # node, whose forward traceback is that of the op using the leaf
+                                if _anomaly.enabled:
+                                    _warn_failed_node(AccumulateGrad(child).name(),
+                                                      node._anomaly_stack)
+                                node = None
+                                raise
+                        continue
+                    if g is not None:
+                        buf = buffers.get(child)
+                        if buf is None:
+                            buf = buffers[child] = [None] * child._n_out
+                        buf[nr] = g if buf[nr] is None else buf[nr] + g
+                    if n == 1:
+                        ready.append(child)
+                    deps[child] = n - 1
+    except Exception:
+        if node is not None and _anomaly.enabled:
+            _warn_failed_node(node.name(), node._anomaly_stack)
+        raise
+
+
+def _checked_for_nan(node, in_grads):
+    """Anomaly mode's check: ``in_grads`` reduced to the inputs' shapes (as torch checks them,
+    after undoing broadcasting), raising if one holds NaN."""
+    out = list(in_grads)
+    for i, (e, g) in enumerate(zip(node._edges, in_grads)):
+        if e is None or g is None:
+            continue                    # no gradient flows there, as torch leaves it undefined
+        shape = node._in_meta[i][0]
+        if g.shape != shape:
+            out[i] = g = sum_to_shape(g, shape)
+        if np.isnan(g).any():
+            raise _nan_error(node.name(), i)
+    return out
 
 
 def _pre_node(node, grads):

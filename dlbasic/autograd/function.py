@@ -9,6 +9,7 @@ import numpy as np
 
 from .._parallel import fork_gate
 from .grad_mode import _state, no_grad
+from .anomaly_mode import _anomaly, _forward_stack
 
 __all__ = ["Node", "Op", "Function", "FunctionCtx", "once_differentiable"]
 
@@ -28,11 +29,17 @@ _KIND = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTe
 def _version_error(name, shape, dtype, saved, now):
     shape_txt = ", ".join(str(s) for s in shape)
     kind = "dlbasic." + _KIND.get(str(dtype), str(dtype))
+    if _anomaly.enabled:
+        hint = ("the backtrace further above shows the operation that failed to compute its "
+                "gradient. The variable in question was changed in there or anywhere later. "
+                "Good luck!")
+    else:
+        hint = ("enable anomaly detection to find the operation that failed to compute its "
+                "gradient, with dlbasic.autograd.set_detect_anomaly(True, check_nan=False).")
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "
         f"operation: [{kind} [{shape_txt}]], which is an input or output of {name}, is at "
-        f"version {now}; expected version {saved} instead. Hint: clone the tensor before "
-        "modifying it in place, or use an out-of-place operation.")
+        f"version {now}; expected version {saved} instead. Hint: {hint}")
 
 
 class Node:
@@ -45,6 +52,7 @@ class Node:
     _retain = None         # {output_nr: weakref(tensor)} from Tensor.retain_grad
     _freed = False         # saved arrays were released after a backward
     _n_out = 1             # number of outputs
+    _anomaly_stack = None  # forward call's traceback, kept only in anomaly mode
 
     def name(self):
         return type(self).__name__ + "Backward0"
@@ -209,6 +217,8 @@ class Op(Node):
             if cls._saves_output:
                 saved = [*saved, (result._vbox, 0, out)]
             node._saved_versions = saved
+            if _anomaly.enabled:
+                node._anomaly_stack = _forward_stack()
         if cls._is_view:
             b0 = inputs[0]
             result._vbox = b0._vbox
@@ -256,6 +266,8 @@ class MultiOutputOp(Op):
             node._n_out = len(outs)
             node._out_meta = [(o.shape, o.dtype) for o in outs]
             node._saved_versions = ()
+            if _anomaly.enabled:
+                node._anomaly_stack = _forward_stack()
             results = tuple(_Tensor._make(o, True, node, i) for i, o in enumerate(outs))
         if cls._is_view:
             b0 = inputs[0]
@@ -387,6 +399,8 @@ class Function:
         outs = (outputs,) if single else outputs
         if not record:
             return outputs
+        if _anomaly.enabled:
+            ctx._anomaly_stack = _forward_stack()
         ctx._edges = tuple(_edge(a) if r else None for a, r in zip(args, needs))
         ctx._in_meta = tuple((a._data.shape, a._data.dtype) if isinstance(a, _Tensor) else None
                              for a in args)
