@@ -620,15 +620,20 @@ class Tan(Op):
 
 class Tanh(Op):
     """y = tanh x; dy/dx = 1 - y^2 = sech^2 x, taken as 4e/(1+e)^2 with e = e^(-2|x|): formed
-    from the rounded y, 1 - y^2 would lose digits wherever |y| is near 1 (|x| > 2)."""
+    from the rounded y, 1 - y^2 would lose digits wherever |y| is near 1 (|x| > 2).  It is
+    computed in the forward (only when a gradient is needed), so a later in-place change of x
+    cannot touch it; the output is version-checked as in torch, which reads it."""
+    _saves = ()
+    _saves_output = True
 
     def forward(self, x):
-        self.x = x
+        if self.needs_input_grad[0]:
+            e = np.exp(-2 * np.abs(x))
+            self.d = 4 * e / ((1 + e) * (1 + e))
         return _special.tanh(x)
 
     def backward(self, g):
-        e = np.exp(-2 * np.abs(self.x))
-        return g * (4 * e / ((1 + e) * (1 + e)))
+        return g * self.d
 
 
 class Sigmoid(Op):
