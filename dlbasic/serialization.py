@@ -2,43 +2,83 @@
 
 Safe by construction. A checkpoint is a zip archive of our own design that holds
 
-    dlbasic_checkpoint/header.json   the container tree as tagged JSON + a table of tensors
-    dlbasic_checkpoint/data/<i>      the raw little-endian bytes of tensor i (C order)
+    dlbasic_checkpoint/header.json   the container tree as tagged JSON + tables of storages and
+                                     tensors
+    dlbasic_checkpoint/data/<i>      the raw little-endian bytes of storage i
 
 Loading parses JSON and copies bytes into arrays of whitelisted dtypes; nothing in the file is
 ever executed or used to look up a Python object (no pickle), so a crafted file can at worst
-be refused. Every malformed input -- not a zip, a pickle, a PyTorch ``.pt`` archive, bad JSON,
-an unknown type tag, a byte count that disagrees with the declared shape, a failed CRC --
-raises :class:`CheckpointError` (a ``RuntimeError`` and a ``pickle.UnpicklingError``) naming
-the problem.
+be refused.
 
-Atomic. Saving to a path writes a temporary file in the same directory, flushes and fsyncs
-it, renames it over the target with ``os.replace`` and fsyncs the directory: a crash or kill
-at any moment leaves either the previous checkpoint or the new one, never a torn file.
+Shared memory survives. A tensor is recorded as a view -- dtype, shape, byte strides and byte
+offset -- into a storage. Arrays whose memory overlaps (a tensor and its views, tied weights)
+share one storage holding the bytes that span them all, so after loading they share memory
+again: with ``{"a": x, "b": x[1:]}`` writing into ``a`` changes ``b``, as with ``torch.load``.
+Any other array gets a compact storage of its own holding just its values.
+
+Every byte is checked. The zip comment, the last bytes of the file, reads
+``dlbasic-crc32-len:`` followed by the CRC-32 of every byte of the archive before those 24 hex
+digits and the archive's length in bytes. Zip's own CRCs cover only the members' contents; this
+one also covers the zip structure, so a flipped bit anywhere or a cut-off file is refused.
+Version-1 files (one compact member per tensor, no trailer) are still read.
+
+Errors are PyTorch's types. Every malformed input raises :class:`CheckpointError` (a
+``RuntimeError`` and a ``pickle.UnpicklingError``, like the errors of ``torch.load``) naming the
+file and the problem; an empty or cut-off file raises :class:`TruncatedCheckpointError`, also an
+``EOFError`` and an ``OSError``, as ``torch.load`` raises for those. A path that cannot be
+written raises an ``OSError`` subclass naming the target that is also a ``RuntimeError``
+(torch's type for it): :class:`CheckpointPermissionError` for a read-only directory or a
+write-protected checkpoint (refused even for root, whose ``open`` would ignore the mode),
+:class:`CheckpointIsADirectoryError` for a directory.
+
+Atomic. Saving to a path writes a temporary file ``.<name>.<host>-<pid>-<random>.tmp`` in the
+same directory, locked with ``flock`` while it is written, flushes and fsyncs it, renames it
+over the target with ``os.replace`` and fsyncs the directory: a crash or kill at any moment
+leaves either the previous checkpoint or the new one, never a torn file. A save that fails
+removes its temporary; a save removes the temporaries that earlier saves to the same target
+left behind when killed (their process is gone and their lock is free), never one that a live
+process is still writing.
 """
 from collections import Counter, OrderedDict
 import base64
+import errno
 import io
 import json
 import os
 import pickle
-import tempfile
+import re
+import secrets
+import socket
+import stat
 import zipfile
+import zlib
+
+try:
+    import fcntl
+except ImportError:                      # not on Windows: the process check alone decides
+    fcntl = None
 
 import numpy as np
 
 from ._tensor import Tensor, Size, device as _device
 from . import _dtype
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = ["save", "load", "CheckpointError", "TruncatedCheckpointError",
+           "CheckpointWriteError", "CheckpointPermissionError", "CheckpointIsADirectoryError"]
 
 _PREFIX = "dlbasic_checkpoint/"
 _HEADER = _PREFIX + "header.json"
 _FORMAT = "dlbasic.checkpoint"
-_VERSION = 1
+_VERSION = 2              # 1: one compact member per tensor, no trailer; 2: storages + trailer
 _MAX_HEADER_BYTES = 1 << 28
 _CHUNK = 1 << 24
 _MAX_DEPTH = 200           # container nesting; far beyond any state dict, far below recursion
+_MAX_NDIM = 64             # NumPy's limit
+
+_TRAILER_MAGIC = b"dlbasic-crc32-len:"
+_TRAILER_DIGITS = 24       # 8 hex digits of CRC-32, 16 of archive length
+_TRAILER_PLACEHOLDER = b"0" * _TRAILER_DIGITS
+_TRAILER_RE = re.compile(rb"[0-9a-f]{24}")
 
 # dtypes a checkpoint may hold, by their little-endian NumPy names
 _ALLOWED_DTYPES = {np.dtype(t).newbyteorder("<").str: np.dtype(t) for t in
@@ -50,6 +90,22 @@ class CheckpointError(RuntimeError, pickle.UnpicklingError):
     """A file that is not a valid dlbasic checkpoint (corrupt, truncated, foreign or crafted)."""
 
 
+class TruncatedCheckpointError(CheckpointError, EOFError, OSError):
+    """A checkpoint that ends early: empty or cut off (torch.load raises EOFError or OSError)."""
+
+
+class CheckpointWriteError(OSError, RuntimeError):
+    """The checkpoint path could not be written; ``filename`` is the target, never the temp."""
+
+
+class CheckpointPermissionError(CheckpointWriteError, PermissionError):
+    """The target is write-protected or its directory is not writable."""
+
+
+class CheckpointIsADirectoryError(CheckpointWriteError, IsADirectoryError):
+    """The target path is a directory."""
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)
@@ -59,14 +115,80 @@ def _umask():
 _UMASK = _umask()
 
 
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _c_strides(shape, itemsize):
+    """Byte strides of a C-ordered array of ``shape`` with elements of ``itemsize`` bytes."""
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def _extent(shape, strides, offset, itemsize):
+    """(lowest, one past the highest) byte an array's elements occupy; None when it is empty."""
+    lo = hi = offset
+    for n, s in zip(shape, strides):
+        if n == 0:
+            return None
+        if s < 0:
+            lo += (n - 1) * s
+        else:
+            hi += (n - 1) * s
+    return lo, hi + itemsize
+
+
+def _address(arr):
+    return arr.__array_interface__["data"][0]
+
+
 # -- encoding ------------------------------------------------------------------------------
+def _compact_little_endian(arr):
+    """``arr``'s values in a C-ordered little-endian array (a copy only where needed)."""
+    if not arr.flags.c_contiguous:      # (np.ascontiguousarray would make 0-d arrays 1-d)
+        arr = arr.copy(order="C")
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and not np.little_endian):
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return arr
+
+
+_TooHardError = getattr(np, "exceptions", np).TooHardError
+
+
+def _shares_elements(a, b):
+    try:
+        return np.shares_memory(a, b, max_work=1 << 16)
+    except _TooHardError:               # undecided in reasonable time: keep them together
+        return True
+
+
+def _bytes_spanning(arrays, lo, hi):
+    """A uint8 view of the memory at addresses [lo, hi), from the buffer one of ``arrays``
+    lives in, or None if no such buffer can be viewed as plain bytes."""
+    for arr in arrays:
+        owner = arr
+        while isinstance(owner.base, np.ndarray):      # NumPy keeps this chain one step long
+            owner = owner.base
+        if owner.flags.f_contiguous and not owner.flags.c_contiguous:
+            owner = owner.T                            # same memory, C order
+        if not owner.flags.c_contiguous:
+            continue
+        start = _address(owner)
+        if start <= lo and hi <= start + owner.nbytes:
+            flat = owner.reshape(-1).view(np.uint8)
+            return flat[lo - start:hi - start]
+    return None
+
+
 class _Encoder:
-    """Turns a container tree into tagged JSON nodes plus a list of arrays to store."""
+    """Turns a container tree into tagged JSON nodes plus the arrays to store."""
 
     def __init__(self):
-        self.entries = []        # header records of the stored arrays
-        self.arrays = []         # the arrays themselves, C-contiguous little-endian
-        self.memo = {}           # id(tensor) -> index, so a tensor stored twice loads as one
+        self.arrays = []         # [(array, kind, requires_grad)] per distinct saved object
+        self.memo = {}           # id(object) -> index, so an object stored twice loads as one
         self._keep = []          # keeps memoized objects alive while ids are in use
 
     def add_array(self, obj, arr, kind, requires_grad=False):
@@ -75,19 +197,87 @@ class _Encoder:
             return self.memo[key]
         if arr.dtype.newbyteorder("<").str not in _ALLOWED_DTYPES:
             raise TypeError(f"dlbasic.save: unsupported dtype {arr.dtype}")
-        if not arr.flags.c_contiguous:      # (np.ascontiguousarray would make 0-d arrays 1-d)
-            arr = arr.copy(order="C")
-        if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and
-                                          np.little_endian is False):
-            arr = arr.astype(arr.dtype.newbyteorder("<"))
         idx = len(self.arrays)
-        self.arrays.append(arr)
-        self.entries.append({"kind": kind, "dtype": arr.dtype.newbyteorder("<").str,
-                             "shape": list(arr.shape), "requires_grad": bool(requires_grad),
-                             "nbytes": int(arr.nbytes)})
+        self.arrays.append((arr, kind, bool(requires_grad)))
         self.memo[key] = idx
         self._keep.append(obj)
         return idx
+
+    def layout(self):
+        """The storages to write (uint8 arrays) and the header entry of every array.
+
+        Arrays that share elements form a group: its storage holds the bytes from the group's
+        lowest address to its highest and each member is a view into it. An array that shares
+        nothing gets a compact storage of just its values (a lone slice of a large buffer does
+        not drag the whole buffer into the file).
+        """
+        spans = []
+        if np.little_endian:            # stored bytes are little-endian: share only those
+            for i, (arr, _, _) in enumerate(self.arrays):
+                ext = _extent(arr.shape, arr.strides, _address(arr), arr.itemsize)
+                if ext is not None and arr.dtype.byteorder != ">":
+                    spans.append((ext[0], ext[1], i))
+        storages, entries = [], [None] * len(self.arrays)
+        for members in self._sharing_groups(spans):
+            arrays = [self.arrays[i][0] for i in members]
+            mine = set(members)
+            lo = min(s[0] for s in spans if s[2] in mine)
+            hi = max(s[1] for s in spans if s[2] in mine)
+            blob = _bytes_spanning(arrays, lo, hi)
+            if blob is None:
+                continue
+            for i in members:
+                arr = self.arrays[i][0]
+                entries[i] = self._entry(i, len(storages), arr.dtype, arr.shape,
+                                         list(arr.strides), _address(arr) - lo)
+            storages.append(blob)
+        for i, (arr, _, _) in enumerate(self.arrays):
+            if entries[i] is None:
+                arr = _compact_little_endian(arr)
+                entries[i] = self._entry(i, len(storages), arr.dtype, arr.shape,
+                                         _c_strides(arr.shape, arr.itemsize), 0)
+                storages.append(arr.reshape(-1).view(np.uint8))
+        return storages, entries
+
+    def _sharing_groups(self, spans):
+        """Indices of arrays that share elements, in groups of two or more.
+
+        Arrays whose byte ranges overlap are candidates; np.shares_memory decides, so two
+        disjoint slices of one buffer (x[:10] and x[::1000]) stay separate and compact.
+        """
+        spans = sorted(spans)
+        groups, clusters = [], []       # clusters: runs of overlapping [lo, hi) ranges
+        for lo, hi, i in spans:
+            if clusters and lo < clusters[-1][0]:
+                clusters[-1][0] = max(clusters[-1][0], hi)
+                clusters[-1][1].append(i)
+            else:
+                clusters.append([hi, [i]])
+        for _, members in clusters:
+            if len(members) < 2:
+                continue
+            parent = {i: i for i in members}        # union-find over "shares elements with"
+
+            def root(i):
+                while parent[i] != i:
+                    i = parent[i]
+                return i
+            for x, i in enumerate(members):
+                for j in members[x + 1:]:
+                    if root(i) != root(j) and _shares_elements(self.arrays[i][0],
+                                                               self.arrays[j][0]):
+                        parent[root(j)] = root(i)
+            by_root = {}
+            for i in members:
+                by_root.setdefault(root(i), []).append(i)
+            groups.extend(g for g in by_root.values() if len(g) > 1)
+        return groups
+
+    def _entry(self, i, storage, dtype, shape, strides, offset):
+        _, kind, requires_grad = self.arrays[i]
+        return {"kind": kind, "dtype": dtype.newbyteorder("<").str, "shape": list(shape),
+                "strides": [int(s) for s in strides], "offset": int(offset),
+                "storage": storage, "requires_grad": requires_grad}
 
     def encode(self, obj, depth=0):
         if depth > _MAX_DEPTH:
@@ -138,16 +328,229 @@ class _Encoder:
                         f"{type(obj).__module__}.{type(obj).__qualname__}{hint}")
 
 
+class _TrailerWriter:
+    """Passes the archive through to ``fh`` in order, holding back its last 24 bytes.
+
+    It offers ``tell`` but no ``seek``, so zipfile streams every member (data descriptors)
+    instead of seeking back to patch headers, and the bytes reach ``fh`` exactly once, in file
+    order: their running CRC-32 is the CRC of the file. zipfile writes the comment last; the
+    held-back bytes are its placeholder digits, which ``finish`` replaces with the CRC-32 of
+    everything before them and the archive's length.
+    """
+
+    def __init__(self, fh):
+        self._fh = fh
+        self._tail = b""
+        self._crc = 0
+        self._pos = 0
+
+    def write(self, data):
+        mv = memoryview(data).cast("B")
+        n, keep = len(mv), _TRAILER_DIGITS
+        if n >= keep:
+            self._emit(self._tail)
+            self._emit(mv[:n - keep])
+            self._tail = bytes(mv[n - keep:])
+        else:
+            joined = self._tail + bytes(mv)
+            self._emit(joined[:-keep] if len(joined) > keep else b"")
+            self._tail = joined[-keep:]
+        self._pos += n
+        return n
+
+    def _emit(self, chunk):
+        if len(chunk):
+            self._crc = zlib.crc32(chunk, self._crc)
+            self._fh.write(chunk)
+
+    def tell(self):
+        return self._pos
+
+    def seekable(self):
+        return False
+
+    def seek(self, *args):
+        raise io.UnsupportedOperation("seek")
+
+    def flush(self):
+        if hasattr(self._fh, "flush"):
+            self._fh.flush()
+
+    def finish(self):
+        if self._tail != _TRAILER_PLACEHOLDER:   # zipfile no longer ends with the comment
+            raise RuntimeError("dlbasic.save: internal error: the zip archive does not end "
+                               "with its comment")
+        self._fh.write(b"%08x%016x" % (self._crc, self._pos))
+
+
 def _write_archive(fh, encoder, root):
-    header = {"format": _FORMAT, "version": _VERSION, "tensors": encoder.entries, "root": root}
+    storages, entries = encoder.layout()
+    header = {"format": _FORMAT, "version": _VERSION, "root": root,
+              "storages": [{"nbytes": int(s.size)} for s in storages], "tensors": entries}
     text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode("utf-8")
-    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+    out = _TrailerWriter(fh)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.comment = _TRAILER_MAGIC + _TRAILER_PLACEHOLDER
         zf.writestr(_HEADER, text)
-        for i, arr in enumerate(encoder.arrays):
-            raw = arr.reshape(-1).view(np.uint8)
-            with zf.open(f"{_PREFIX}data/{i}", "w", force_zip64=raw.size > (1 << 31) - 1) as out:
+        for i, raw in enumerate(storages):
+            with zf.open(f"{_PREFIX}data/{i}", "w", force_zip64=raw.size > (1 << 31) - 1) as dst:
                 for start in range(0, raw.size, _CHUNK):
-                    out.write(memoryview(raw[start:start + _CHUNK]))
+                    dst.write(memoryview(raw[start:start + _CHUNK]))
+    out.finish()
+
+
+# -- saving to a path ----------------------------------------------------------------------
+def _host_tag():
+    host = re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
+    return host[:64]
+
+
+_HOST = _host_tag()
+
+
+def _temp_name(base):
+    return f".{base}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _temp_owner(name, base):
+    """(host, pid) of a temporary named by :func:`_temp_name` for ``base``, else None."""
+    prefix = f".{base}."
+    if not (name.startswith(prefix) and name.endswith(".tmp")):
+        return None
+    parts = name[len(prefix):-len(".tmp")].rsplit("-", 2)
+    if len(parts) != 3 or not re.fullmatch(r"[0-9]{1,9}", parts[1]) or not re.fullmatch(
+            r"[0-9a-f]{8}", parts[2]):
+        return None
+    return parts[0], int(parts[1])
+
+
+def _process_exists(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                  # EPERM: it exists, under another user
+        return True
+    try:                             # killed but not yet reaped: gone for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _remove_stale_temps(directory, base):
+    """Delete the temporaries earlier saves to ``base`` left when they were killed.
+
+    One is stale when it was made on this host by a process that no longer exists and no one
+    holds its lock. A live writer keeps its temporary locked (flock, released by the kernel
+    when the process dies, even by kill -9), which also protects writers in another PID
+    namespace whose pid happens to be free here.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        owner = _temp_owner(name, base)
+        if owner is None or owner[0] != _HOST or _process_exists(owner[1]):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue             # someone is writing it after all
+                except OSError:
+                    pass                 # no locks on this file system: the pid decides
+            os.unlink(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _writable(path):
+    if os.access in os.supports_effective_ids:
+        return os.access(path, os.W_OK, effective_ids=True)
+    return os.access(path, os.W_OK)
+
+
+def _write_error(exc, path, detail=None):
+    """``exc`` (an OSError from writing) re-raised as our type, naming the target ``path``."""
+    code = exc.errno
+    cls = {errno.EACCES: CheckpointPermissionError, errno.EPERM: CheckpointPermissionError,
+           errno.EISDIR: CheckpointIsADirectoryError}.get(code, CheckpointWriteError)
+    text = exc.strerror or str(exc)
+    return cls(code, f"{text} ({detail})" if detail else text, path)
+
+
+def _check_target(path):
+    """The mode the new checkpoint gets; refuses a directory or a write-protected file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
+    except OSError as e:
+        raise _write_error(e, path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CheckpointIsADirectoryError(errno.EISDIR, "Is a directory: dlbasic.save needs a "
+                                          "file path, not a directory", path)
+    # rename() would replace it regardless of its mode, and root's open() ignores the mode:
+    # honour the protection the way opening it for writing does for everyone else
+    if not st.st_mode & 0o222 or not _writable(path):
+        raise CheckpointPermissionError(
+            errno.EACCES, f"Permission denied: the existing checkpoint is write-protected "
+                          f"(mode {stat.filemode(st.st_mode)}); make it writable or save "
+                          f"elsewhere", path)
+    return st.st_mode & 0o777
+
+
+def _save_to_path(f, encoder, root):
+    path = os.fsdecode(f)
+    if os.path.islink(path):            # replace the file the link points to, not the link
+        path = os.path.realpath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise RuntimeError(f"Parent directory {directory} does not exist.")
+    mode = _check_target(path)
+    base = os.path.basename(path)
+    _remove_stale_temps(directory, base)
+    tmp = os.path.join(directory, _temp_name(base))
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     0o600)
+    except OSError as e:                # e.g. a read-only directory: name the target
+        raise _write_error(e, path, f"cannot create a file in {directory}") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pass                     # no locks here: stale temps are judged by pid alone
+        with os.fdopen(fd, "wb") as fh:  # the lock lives until this closes, after the rename
+            _write_archive(fh, encoder, root)
+            fh.flush()
+            os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, CheckpointWriteError):
+            raise _write_error(exc, path) from exc
+        raise
+    _fsync_dir(directory)
 
 
 def _fsync_dir(path):
@@ -174,39 +577,14 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     encoder = _Encoder()
     root = encoder.encode(obj)
     if isinstance(f, (str, bytes, os.PathLike)):
-        path = os.fsdecode(f)
-        if os.path.islink(path):            # replace the file the link points to, not the link
-            path = os.path.realpath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise RuntimeError(f"Parent directory {directory} does not exist.")
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            mode = 0o666 & ~_UMASK
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                   dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                _write_archive(fh, encoder, root)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        _fsync_dir(directory)
-    else:
-        if not hasattr(f, "write"):
-            raise TypeError(f"dlbasic.save expects a path or a writable binary file object, "
-                            f"got {type(f).__name__}")
-        _write_archive(f, encoder, root)
-        if hasattr(f, "flush"):
-            f.flush()
+        _save_to_path(f, encoder, root)
+        return
+    if not hasattr(f, "write"):
+        raise TypeError(f"dlbasic.save expects a path or a writable binary file object, "
+                        f"got {type(f).__name__}")
+    _write_archive(f, encoder, root)
+    if hasattr(f, "flush"):
+        f.flush()
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -214,10 +592,17 @@ def _fail(name, problem):
     return CheckpointError(f"{name}: {problem}")
 
 
+def _truncated(name, problem):
+    return TruncatedCheckpointError(f"{name}: {problem}")
+
+
 def _sniff(head, name):
     """Explain what a non-zip file is instead of a checkpoint."""
     if len(head) == 0:
-        return _fail(name, "the file is empty (a truncated or never-written checkpoint)")
+        return _truncated(name, "the file is empty (a truncated or never-written checkpoint)")
+    if b"PK\x03\x04".startswith(head):
+        return _truncated(name, f"truncated: the file holds only {len(head)} bytes of a zip "
+                                f"archive")
     if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]", b"c"):
         return _fail(name, "this is a pickle file, not a dlbasic checkpoint; dlbasic.load never "
                            "unpickles, because loading a pickle can execute arbitrary code")
@@ -307,6 +692,8 @@ class _Decoder:
         raise _fail(self.name, f"unknown or malformed type tag {tag[:40]!r} in header")
 
 
+
+
 def _read_member_into(zf, info, arr, name):
     raw = arr.reshape(-1).view(np.uint8)
     mv = memoryview(raw)
@@ -315,14 +702,51 @@ def _read_member_into(zf, info, arr, name):
         while pos < raw.size:
             chunk = src.read(min(_CHUNK, raw.size - pos))
             if not chunk:
-                raise _fail(name, f"member {info.filename} is truncated")
+                raise _truncated(name, f"member {info.filename} is truncated")
             mv[pos:pos + len(chunk)] = chunk
             pos += len(chunk)
         if src.read(1):
             raise _fail(name, f"member {info.filename} is longer than declared")
 
 
-def _make_tensor(entry, arr, name):
+def _data_member(zf, member, nbytes, what, name, file_size):
+    """The zip entry of a data member, checked to hold ``nbytes`` raw bytes really present in
+    the file: no allocation on a mere claim."""
+    try:
+        info = zf.getinfo(member)
+    except KeyError:
+        raise _fail(name, f"{what}: archive member {member} is missing") from None
+    if info.file_size != nbytes:
+        raise _fail(name, f"{what} needs {nbytes} bytes but the archive holds {info.file_size}")
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != nbytes:
+        raise _fail(name, f"{what}: data member is compressed; dlbasic checkpoints store raw "
+                          "bytes")
+    if info.header_offset + nbytes > file_size:
+        raise _truncated(name, f"{what}: data extends past the end of the file (truncated)")
+    return info
+
+
+def _check_entry(e, i, name):
+    """dtype, shape, element count of a tensor record, after checking its common fields."""
+    if not isinstance(e, dict):
+        raise _fail(name, f"tensor {i}: malformed record")
+    dt, shape, kind = e.get("dtype"), e.get("shape"), e.get("kind")
+    if dt not in _ALLOWED_DTYPES:
+        raise _fail(name, f"tensor {i}: unsupported dtype {str(dt)[:40]!r}")
+    if kind not in ("tensor", "parameter", "ndarray"):
+        raise _fail(name, f"tensor {i}: unknown kind {str(kind)[:40]!r}")
+    if not isinstance(e.get("requires_grad"), bool):
+        raise _fail(name, f"tensor {i}: malformed requires_grad")
+    if not isinstance(shape, list) or len(shape) > _MAX_NDIM or not all(
+            _is_int(s) and s >= 0 for s in shape):
+        raise _fail(name, f"tensor {i}: malformed shape {str(shape)[:80]}")
+    count = 1
+    for s in shape:
+        count *= s
+    return np.dtype(dt), tuple(shape), count
+
+
+def _make_tensor(entry, arr, name, vbox=None):
     kind = entry["kind"]
     if kind == "ndarray":
         return arr
@@ -334,53 +758,122 @@ def _make_tensor(entry, arr, name):
         t = Parameter(Tensor._make(arr), requires_grad=rg)
     else:
         t = Tensor._make(arr, requires_grad=rg)
+    if vbox is not None:                # tensors over one storage share a version counter
+        t._vbox = vbox
     return t
 
 
-def _read_tensors(zf, header, name, file_size):
+def _native(arr):
+    if arr.dtype.byteorder not in ("=", "|") and not np.little_endian:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _read_tensors_v1(zf, header, name, file_size):
+    """Version 1: tensor i is the compact member data/<i>."""
     entries = header.get("tensors")
     if not isinstance(entries, list):
         raise _fail(name, "header has no tensor table")
     tensors = []
     for i, e in enumerate(entries):
-        if not isinstance(e, dict):
-            raise _fail(name, f"tensor {i}: malformed record")
-        dt, shape, kind = e.get("dtype"), e.get("shape"), e.get("kind")
-        if dt not in _ALLOWED_DTYPES:
-            raise _fail(name, f"tensor {i}: unsupported dtype {str(dt)[:40]!r}")
-        if kind not in ("tensor", "parameter", "ndarray"):
-            raise _fail(name, f"tensor {i}: unknown kind {str(kind)[:40]!r}")
-        if not isinstance(e.get("requires_grad"), bool):
-            raise _fail(name, f"tensor {i}: malformed requires_grad")
-        if not isinstance(shape, list) or not all(
-                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
-            raise _fail(name, f"tensor {i}: malformed shape {str(shape)[:80]}")
-        dtype = np.dtype(dt)
-        count = 1
-        for s in shape:
-            count *= s
+        dtype, shape, count = _check_entry(e, i, name)
         nbytes = count * dtype.itemsize
-        member = f"{_PREFIX}data/{i}"
-        try:
-            info = zf.getinfo(member)
-        except KeyError:
-            raise _fail(name, f"tensor {i}: archive member {member} is missing") from None
-        if info.file_size != nbytes or e.get("nbytes", nbytes) != nbytes:
-            raise _fail(name, f"tensor {i}: shape {tuple(shape)} of {dtype} needs {nbytes} "
-                              f"bytes but the archive holds {info.file_size}")
-        # raw bytes only, and really present in the file: no allocation on a mere claim
-        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != nbytes:
-            raise _fail(name, f"tensor {i}: data member is compressed; dlbasic checkpoints "
-                              "store raw bytes")
-        if info.header_offset + nbytes > file_size:
-            raise _fail(name, f"tensor {i}: data extends past the end of the file (truncated)")
-        arr = np.empty(count, dtype=dtype)
+        if e.get("nbytes", nbytes) != nbytes:
+            raise _fail(name, f"tensor {i}: shape {shape} of {dtype} needs {nbytes} bytes but "
+                              f"the header records {str(e.get('nbytes'))[:20]}")
+        info = _data_member(zf, f"{_PREFIX}data/{i}", nbytes,
+                            f"tensor {i}: shape {shape} of {dtype}", name, file_size)
+        arr = np.empty(shape, dtype=dtype)
         _read_member_into(zf, info, arr, name)
-        arr = arr.reshape(tuple(shape))
-        if dtype.byteorder not in ("=", "|") and not np.little_endian:
-            arr = arr.astype(dtype.newbyteorder("="))
-        tensors.append(_make_tensor(e, arr, name))
+        tensors.append(_make_tensor(e, _native(arr), name))
     return tensors
+
+
+def _read_tensors_v2(zf, header, name, file_size):
+    """Version 2: every tensor is a view (dtype, shape, strides, offset) into a storage."""
+    entries, storages = header.get("tensors"), header.get("storages")
+    if not isinstance(entries, list):
+        raise _fail(name, "header has no tensor table")
+    if not isinstance(storages, list):
+        raise _fail(name, "header has no storage table")
+    sizes = []
+    for j, s in enumerate(storages):
+        if not isinstance(s, dict) or not _is_int(s.get("nbytes")) or s["nbytes"] < 0:
+            raise _fail(name, f"storage {j}: malformed record")
+        sizes.append(s["nbytes"])
+    views, users = [], [[] for _ in sizes]
+    for i, e in enumerate(entries):
+        dtype, shape, count = _check_entry(e, i, name)
+        strides, offset, s = e.get("strides"), e.get("offset"), e.get("storage")
+        if not _is_int(s) or not 0 <= s < len(sizes):
+            raise _fail(name, f"tensor {i}: reference to storage {str(s)[:20]}, but the archive "
+                              f"holds {len(sizes)}")
+        if not isinstance(strides, list) or len(strides) != len(shape) or not all(
+                _is_int(x) for x in strides):
+            raise _fail(name, f"tensor {i}: malformed strides {str(strides)[:80]}")
+        if not _is_int(offset) or offset < 0:
+            raise _fail(name, f"tensor {i}: malformed offset {str(offset)[:20]}")
+        ext = _extent(shape, strides, offset, dtype.itemsize)
+        lo, hi = ext if ext is not None else (offset, offset)
+        if lo < 0 or hi > sizes[s]:
+            raise _fail(name, f"tensor {i}: shape {shape} of {dtype} at offset {offset} with "
+                              f"strides {tuple(strides)} needs {hi} bytes of storage {s}, which "
+                              f"holds {sizes[s]} (bytes {lo}..{hi} are outside it)")
+        views.append((dtype, shape, strides, offset, s, count))
+        users[s].append(i)
+    arrays = [None] * len(entries)
+    for j, nbytes in enumerate(sizes):
+        info = _data_member(zf, f"{_PREFIX}data/{j}", nbytes, f"storage {j}", name, file_size)
+        sole = users[j][0] if len(users[j]) == 1 else None
+        if sole is not None:
+            dtype, shape, strides, offset, _, count = views[sole]
+            if offset != 0 or count * dtype.itemsize != nbytes or (
+                    count and strides != _c_strides(shape, dtype.itemsize)):
+                sole = None
+        if sole is not None:            # one compact tensor: read straight into its own array
+            arr = np.empty(views[sole][1], dtype=views[sole][0])
+            _read_member_into(zf, info, arr, name)
+            arrays[sole] = arr
+            continue
+        buf = np.empty(nbytes, dtype=np.uint8)
+        _read_member_into(zf, info, buf, name)
+        for i in users[j]:
+            dtype, shape, strides, offset, _, _ = views[i]
+            arrays[i] = np.ndarray(shape, dtype=dtype, buffer=buf, offset=offset,
+                                   strides=tuple(strides))
+    vboxes = [[0] for _ in sizes]
+    return [_make_tensor(e, _native(arr), name, vboxes[views[i][4]])
+            for i, (e, arr) in enumerate(zip(entries, arrays))]
+
+
+def _verify_trailer(fh, start, file_size, comment, name):
+    """Check the CRC-32 and length that a version-2 archive records in its zip comment."""
+    digits = comment[len(_TRAILER_MAGIC):]
+    if len(digits) < _TRAILER_DIGITS:
+        raise _truncated(name, "truncated: the file ends inside its closing checksum record")
+    if len(digits) > _TRAILER_DIGITS or not _TRAILER_RE.fullmatch(digits):
+        raise _fail(name, "corrupt checkpoint: its closing checksum record is damaged")
+    fh.seek(file_size - _TRAILER_DIGITS)
+    if fh.read(_TRAILER_DIGITS) != digits:
+        raise _fail(name, "corrupt checkpoint: the file does not end with its checksum record")
+    crc, length = int(digits[:8], 16), int(digits[8:], 16)
+    begin = file_size - length
+    if begin < 0:
+        raise _truncated(name, f"truncated: the checkpoint was {length} bytes long, the file "
+                               f"holds {file_size - start}")
+    fh.seek(begin)
+    got, left = 0, length - _TRAILER_DIGITS
+    while left > 0:
+        chunk = fh.read(min(_CHUNK, left))
+        if not chunk:
+            raise _truncated(name, "truncated: the file ended while checking its CRC-32")
+        got = zlib.crc32(chunk, got)
+        left -= len(chunk)
+    if got != crc:
+        raise _fail(name, f"corrupt checkpoint: the CRC-32 of its {length} bytes is {got:08x} "
+                          f"but it was saved as {crc:08x} (a damaged copy, disk or transfer "
+                          f"error)")
+    fh.seek(start)
 
 
 def _load_archive(fh, name, map_fn):
@@ -390,20 +883,26 @@ def _load_archive(fh, name, map_fn):
     fh.seek(start)
     if head[:2] != b"PK":
         raise _sniff(head, name)
+    if len(head) < 4:
+        raise _sniff(head, name)
     try:
         zf = zipfile.ZipFile(fh, "r")
     except Exception as exc:                 # BadZipFile, EOFError, ValueError, ...
-        raise _fail(name, f"corrupt or truncated checkpoint (bad zip archive: {exc})") from None
+        raise _truncated(name, f"corrupt or truncated checkpoint (bad zip archive: "
+                               f"{exc})") from None
     with zf:
-        names = zf.namelist()
-        if _HEADER not in names:
-            if any(n.endswith("data.pkl") for n in names):
-                raise _fail(name, "this is a PyTorch checkpoint (a zip holding a pickle, "
-                                  "data.pkl); dlbasic.load never unpickles, because loading a "
-                                  "pickle can execute arbitrary code. Load it with torch and "
-                                  "convert its tensors to NumPy arrays first")
-            raise _fail(name, f"not a dlbasic checkpoint: the zip archive has no {_HEADER}")
         try:
+            sealed = zf.comment.startswith(_TRAILER_MAGIC)
+            if sealed:                       # before trusting anything the archive says
+                _verify_trailer(fh, start, file_size, zf.comment, name)
+            names = zf.namelist()
+            if _HEADER not in names:
+                if any(n.endswith("data.pkl") for n in names):
+                    raise _fail(name, "this is a PyTorch checkpoint (a zip holding a pickle, "
+                                      "data.pkl); dlbasic.load never unpickles, because loading "
+                                      "a pickle can execute arbitrary code. Load it with torch "
+                                      "and convert its tensors to NumPy arrays first")
+                raise _fail(name, f"not a dlbasic checkpoint: the zip archive has no {_HEADER}")
             info = zf.getinfo(_HEADER)
             if info.file_size > _MAX_HEADER_BYTES:
                 raise _fail(name, f"header is implausibly large ({info.file_size} bytes)")
@@ -411,12 +910,19 @@ def _load_archive(fh, name, map_fn):
             if not isinstance(header, dict) or header.get("format") != _FORMAT:
                 raise _fail(name, "header does not describe a dlbasic checkpoint")
             version = header.get("version")
-            if not isinstance(version, int) or version < 1 or version > _VERSION:
+            if not _is_int(version) or version < 1 or version > _VERSION:
                 raise _fail(name, f"unsupported checkpoint version {str(version)[:20]} "
                                   f"(this dlbasic reads up to {_VERSION})")
+            if version >= 2 and not sealed:
+                if _TRAILER_MAGIC.startswith(zf.comment):
+                    raise _truncated(name, "truncated: the file ends before the end of its "
+                                           "closing checksum record (the zip comment)")
+                raise _fail(name, "corrupt checkpoint: its closing checksum record (the zip "
+                                  "comment) is missing or damaged")
             if "root" not in header:
                 raise _fail(name, "header has no root object")
-            tensors = _read_tensors(zf, header, name, file_size)
+            read = _read_tensors_v1 if version == 1 else _read_tensors_v2
+            tensors = read(zf, header, name, file_size)
             decoder = _Decoder(name, tensors, map_fn)
             if map_fn is None:
                 return decoder.decode(header["root"])
@@ -426,7 +932,9 @@ def _load_archive(fh, name, map_fn):
             raise _fail(name, f"corrupt header: bad JSON ({exc})") from None
         except RecursionError:
             raise _fail(name, "container nesting too deep") from None
-        except Exception as exc:       # zip/CRC/EOF/zlib errors, allocation failures, ...
+        except EOFError as exc:
+            raise _truncated(name, f"corrupt or truncated checkpoint (EOFError: {exc})") from None
+        except Exception as exc:       # zip/CRC/zlib errors, allocation failures, ...
             raise _fail(name, f"corrupt or truncated checkpoint ({type(exc).__name__}: "
                               f"{exc})") from None
     # the user's map_location callable runs outside the error translation above

@@ -65,57 +65,132 @@ def find_fashion_mnist(explicit_dir=None):
 
 
 # -- IDX parsing ---------------------------------------------------------------------------
+# The reader streams: it parses the header first, checks it, then reads exactly the declared
+# number of bytes in bounded chunks (plus one chunk to detect trailing data), so a hostile or
+# damaged file -- a small .gz that inflates to gigabytes, a header declaring absurd sizes --
+# is refused without inflating it or allocating more than its checked declared size.
 
-def _read_bytes(path):
-    name = os.path.basename(path)
-    try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        with open(path, "rb") as f:
-            return f.read()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise RuntimeError(f"{name}: corrupt or truncated gzip stream ({e}); delete the file "
-                           f"and download it again") from None
-    except OSError as e:
-        raise RuntimeError(f"{name}: could not read {path}: {e}") from None
+_IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
+              0x0D: "float32", 0x0E: "float64"}
+_IDX_CHUNK = 1 << 20
+_IDX_MAX_BYTES = 1 << 32          # 4 GiB: far beyond any IDX data set (EMNIST's largest: 0.55)
+_DEFLATE_MAX_RATIO = 1032         # deflate turns one compressed byte into at most ~1032 bytes
 
 
-def _parse_idx(raw, name, ndim):
-    """Check the header against ``ndim`` and the length against the header; return uint8."""
+def _corrupt_gzip(name, e):
+    return RuntimeError(f"{name}: corrupt or truncated gzip stream ({e}); delete the file "
+                        f"and download it again")
+
+
+def _read_some(f, n):
+    """Up to ``n`` bytes, fewer only at the end of the stream."""
+    parts, got = [], 0
+    while got < n:
+        b = f.read(n - got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+def _check_magic(head, name, ndim):
     expected_magic = _IDX_MAGIC[ndim]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise RuntimeError(f"{name}: truncated: expected a {header}-byte IDX header, got "
-                           f"{len(raw)} bytes")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
-        kind = "labels" if ndim == 1 else "images"
-        raise RuntimeError(f"{name}: bad magic number {magic}, expected {expected_magic} "
-                           f"(IDX {kind} file of unsigned bytes)")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    magic = int.from_bytes(head, "big")
+    if magic == expected_magic:
+        return
+    kind = "labels" if ndim == 1 else "images"
+    why = []
+    if head[:2] != b"\0\0":
+        why.append("an IDX file starts with two zero bytes")
+    elif head[2] != 0x08:
+        why.append(f"the header declares data type 0x{head[2]:02x} "
+                   f"({_IDX_TYPES.get(head[2], 'unknown')})")
+    if head[:2] == b"\0\0" and head[3] != ndim:
+        why.append(f"the header declares {head[3]} dimensions" +
+                   (" (an IDX file has 1 to 4)" if not 1 <= head[3] <= 4 else ""))
+    raise RuntimeError(f"{name}: bad magic number {magic}, expected {expected_magic} "
+                       f"(IDX {kind} file of unsigned bytes)" +
+                       (": " + "; ".join(why) if why else ""))
+
+
+def _read_idx_stream(f, name, ndim, size, compressed, md5):
+    """Header, checks, then exactly the declared payload from ``f``; returns (array, md5)."""
+    header_len = 4 + 4 * ndim
+    head = _read_some(f, 4)
+    if len(head) == 4:
+        _check_magic(head, name, ndim)
+        head += _read_some(f, 4 * ndim)
+    if len(head) < header_len:
+        raise RuntimeError(f"{name}: truncated: expected a {header_len}-byte IDX header, got "
+                           f"{len(head)} bytes")
+    dims = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     if ndim == 3 and dims[1:] != (28, 28):
         raise RuntimeError(f"{name}: images are {dims[1]}x{dims[2]}, expected 28x28")
-    expected = header + int(np.prod(dims))
-    if len(raw) < expected:
-        raise RuntimeError(f"{name}: truncated: expected {expected} bytes, got {len(raw)}")
-    if len(raw) > expected:
-        raise RuntimeError(f"{name}: {len(raw) - expected} unexpected trailing bytes: expected "
-                           f"{expected} bytes, got {len(raw)}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    count = 1
+    for d in dims:
+        count *= d
+    expected = header_len + count
+    if count > _IDX_MAX_BYTES:
+        raise RuntimeError(f"{name}: the header declares dimensions {dims}, {count} bytes of "
+                           f"data: more than any IDX data set (limit {_IDX_MAX_BYTES}); the "
+                           f"header is corrupt")
+    if compressed and expected > size * _DEFLATE_MAX_RATIO + 1024:
+        raise RuntimeError(f"{name}: the header declares dimensions {dims}, {expected} bytes, "
+                           f"but a {size}-byte gzip file can hold at most about "
+                           f"{size * _DEFLATE_MAX_RATIO} bytes: the file is truncated or its "
+                           f"header corrupt")
+    if not compressed and size != expected:     # the file size says it all, before reading
+        if size < expected:
+            raise RuntimeError(f"{name}: truncated: expected {expected} bytes, got {size}")
+        raise RuntimeError(f"{name}: {size - expected} unexpected trailing bytes: expected "
+                           f"{expected} bytes, got {size}")
+    digest = hashlib.md5(head) if md5 is not None else None
+    arr = np.empty(count, dtype=np.uint8)
+    view = memoryview(arr)
+    pos = 0
+    while pos < count:
+        chunk = f.read(min(_IDX_CHUNK, count - pos))
+        if not chunk:
+            raise RuntimeError(f"{name}: truncated: expected {expected} bytes, got "
+                               f"{header_len + pos}")
+        view[pos:pos + len(chunk)] = chunk
+        if digest is not None:
+            digest.update(chunk)
+        pos += len(chunk)
+    extra = _read_some(f, _IDX_CHUNK)       # one chunk at most: never inflate the rest
+    if extra:
+        more = "at least " if len(extra) == _IDX_CHUNK else ""
+        raise RuntimeError(f"{name}: {more}{len(extra)} unexpected trailing bytes: expected "
+                           f"{expected} bytes, got {more}{expected + len(extra)}")
+    return arr.reshape(dims), (digest.hexdigest() if digest is not None else None)
 
 
 def read_idx(path, ndim, md5=None):
-    """Parse one IDX file (``.gz`` or not); ``md5`` checks the uncompressed bytes."""
+    """Parse one IDX file (``.gz`` or not); ``md5`` checks the uncompressed bytes.
+
+    Every problem raises a ``RuntimeError`` naming the file: a bad header (magic number, data
+    type, number or sizes of dimensions), a size that disagrees with the header, a corrupt or
+    truncated gzip stream, a checksum mismatch.
+    """
     name = os.path.basename(path)
-    raw = _read_bytes(path)
-    arr = _parse_idx(raw, name, ndim)
-    if md5 is not None:
-        got = hashlib.md5(raw).hexdigest()
-        if got != md5:
-            raise RuntimeError(f"{name}: checksum mismatch: MD5 of the uncompressed data is "
-                               f"{got}, expected {md5} ({path} is corrupt or not the "
-                               f"official file)")
+    compressed = path.endswith(".gz")
+    try:
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if compressed:
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    arr, got = _read_idx_stream(f, name, ndim, size, True, md5)
+            else:
+                arr, got = _read_idx_stream(raw, name, ndim, size, False, md5)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise _corrupt_gzip(name, e) from None
+    except OSError as e:
+        raise RuntimeError(f"{name}: could not read {path}: {e}") from None
+    if md5 is not None and got != md5:
+        raise RuntimeError(f"{name}: checksum mismatch: MD5 of the uncompressed data is "
+                           f"{got}, expected {md5} ({path} is corrupt or not the "
+                           f"official file)")
     arr.flags.writeable = False         # shared through the cache: nobody may modify it
     return arr
 

@@ -1,6 +1,7 @@
 """dlbasic.save / dlbasic.load: round trips, atomic writes, and refusal of unsafe/corrupt files."""
 from collections import Counter, OrderedDict
 import io
+import errno
 import json
 import math
 import os
@@ -9,15 +10,20 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
+import warnings
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
 
 import dlbasic
+from dlbasic import nn
+import dlbasic.serialization as S
 from dlbasic.nn.parameter import Parameter
-from dlbasic.serialization import CheckpointError
+from dlbasic.serialization import CheckpointError, TruncatedCheckpointError
 
 HEADER = "dlbasic_checkpoint/header.json"
 
@@ -58,7 +64,11 @@ def test_non_contiguous_views_round_trip_as_their_values():
     back = _round_trip(views)
     for k, v in views.items():
         _assert_same_tensor(back[k], v)
-        assert back[k]._data.flags.c_contiguous
+    # a view that overlaps no other saved tensor is stored compactly, as its values
+    assert back["step3"]._data.flags.c_contiguous and back["step3"]._data.flags.owndata
+    # two views of one buffer keep sharing it (and their strides), as in torch
+    assert np.shares_memory(back["T"]._data, back["strided"]._data)
+    assert back["T"]._data.strides == views["T"]._data.strides
 
 
 def test_nested_containers_round_trip_exactly(tmp_path):
@@ -252,9 +262,13 @@ def test_kill_during_save_leaves_previous_checkpoint_intact(tmp_path, stage):
     loaded = dlbasic.load(path)
     assert loaded["version"] == 1
     _assert_same_tensor(loaded["w"], old["w"])
-    # the orphaned temporary is a hidden sibling, never the checkpoint itself
+    # the orphaned temporary is a hidden sibling, never the checkpoint itself, named after
+    # the process that wrote it; the next save to the same target removes it
     leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
     assert all(n.startswith(".ckpt.pt.") for n in leftovers)
+    assert leftovers and all(f"-{proc.pid}-" in n for n in leftovers)
+    dlbasic.save(old, path)
+    assert sorted(os.listdir(tmp_path)) == ["child.py", "ckpt.pt"]
 
 
 def test_completed_save_replaces_previous_checkpoint(tmp_path):
@@ -276,12 +290,22 @@ class _Payload:
         return (pathlib.Path.touch, (pathlib.Path(self.marker),))
 
 
-def _zip_bytes(members):
+def _seal(archive):
+    """Give a hand-made zip the trailer dlbasic.save writes (the zip comment: CRC-32 of every
+    byte before its 24 digits, then the length), so a test reaches the checks behind it."""
+    buf = io.BytesIO(archive)
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.comment = b"dlbasic-crc32-len:" + b"0" * 24
+    data = buf.getvalue()[:-24]
+    return data + b"%08x%016x" % (zlib.crc32(data), len(data) + 24)
+
+
+def _zip_bytes(members, compress=lambda name: zipfile.ZIP_STORED):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
+            zf.writestr(name, data, compress_type=compress(name))
+    return _seal(buf.getvalue())
 
 
 def test_payload_really_runs_code_when_unpickled(tmp_path):
@@ -495,12 +519,8 @@ def test_compressed_or_oversized_data_claims_are_refused_before_allocating(tmp_p
     _, members = _good_archive(tmp_path)
     bad = tmp_path / "bad.pt"
     # the same bytes, but deflated: a bomb would hide gigabytes this way
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for n, data in members.items():
-            zf.writestr(n, data, compress_type=zipfile.ZIP_DEFLATED
-                        if n.endswith("data/0") else zipfile.ZIP_STORED)
-    bad.write_bytes(buf.getvalue())
+    bad.write_bytes(_zip_bytes(members, lambda n: zipfile.ZIP_DEFLATED
+                               if n.endswith("data/0") else zipfile.ZIP_STORED))
     with pytest.raises(CheckpointError, match="compressed"):
         dlbasic.load(bad)
     # a header claiming a 4 TB tensor fails on the size check, not on a 4 TB allocation
@@ -530,6 +550,293 @@ def test_saving_through_a_symlink_replaces_the_target_file(tmp_path):
     dlbasic.save({"v": 2}, link)
     assert os.path.islink(link)
     assert dlbasic.load(real) == {"v": 2} and dlbasic.load(link) == {"v": 2}
+
+
+# -- shared storage ------------------------------------------------------------------------
+def test_views_keep_sharing_memory_with_their_base_after_loading(tmp_path):
+    x = dlbasic.arange(10.0)
+    back = _round_trip({"a": x, "b": x[1:], "t": x.view(2, 5).t(), "c": x[::3]}, tmp_path)
+    a, b, t, c = back["a"], back["b"], back["t"], back["c"]
+    assert b.tolist() == list(range(1, 10)) and c.tolist() == [0, 3, 6, 9]
+    assert t.tolist() == [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]]
+    a.add_(100)                         # writing into a changes its views, as in torch
+    assert b.tolist() == list(range(101, 110)) and c.tolist() == [100, 103, 106, 109]
+    assert t.tolist()[0] == [100, 105]
+    b.mul_(0)
+    assert a.tolist() == [100] + [0] * 9
+    assert a._vbox is b._vbox           # one storage, one version counter
+    with zipfile.ZipFile(tmp_path / "ckpt.pt") as zf:        # the base is stored once
+        assert [n for n in zf.namelist() if "/data/" in n] == ["dlbasic_checkpoint/data/0"]
+
+
+def test_tied_weights_and_array_views_share_memory_after_loading():
+    first, second = nn.Linear(3, 3), nn.Linear(3, 3)
+    second.weight = first.weight
+    sd = nn.Sequential(first, second).state_dict()       # two tensors over one buffer
+    m = np.arange(12, dtype=np.int64).reshape(3, 4)
+    back = _round_trip({"sd": sd, "m": m, "row": m[1]})
+    w0, w1 = back["sd"]["0.weight"], back["sd"]["1.weight"]
+    assert w0 is not w1 and np.shares_memory(w0.numpy(), w1.numpy())
+    np.testing.assert_array_equal(w0.numpy(), first.weight.detach().numpy())
+    assert not np.shares_memory(back["sd"]["0.bias"].numpy(), back["sd"]["1.bias"].numpy())
+    back["m"][1, 2] = -7
+    assert back["row"].tolist() == [4, 5, -7, 7]
+
+
+def test_a_lone_slice_of_a_large_buffer_is_stored_as_its_values(tmp_path):
+    big = dlbasic.zeros(1_000_000)
+    path = tmp_path / "s.pt"
+    dlbasic.save({"s": big[10:20], "t": big[::100_000]}, path)
+    assert path.stat().st_size < 4096          # not the 4 MB buffer the slices come from
+    back = dlbasic.load(path)
+    assert back["s"].tolist() == [0.0] * 10 and back["t"].shape == (10,)
+    assert back["s"]._data.flags.owndata and back["s"]._data.flags.writeable
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda e: e.update(offset=4), "needs 36 bytes of storage 0, which holds 32"),
+    (lambda e: e.update(strides=[-4]), r"bytes -28\.\.4 are outside it"),
+    (lambda e: e.update(strides=[2 ** 62]), "outside it"),
+    (lambda e: e.update(strides=[4, 4]), "malformed strides"),
+    (lambda e: e.update(strides=None), "malformed strides"),
+    (lambda e: e.update(offset=-1), "malformed offset"),
+    (lambda e: e.update(storage=3), "reference to storage 3, but the archive holds 1"),
+    (lambda e: e.update(shape=[1] * 65, strides=[4] * 65), "malformed shape"),
+])
+def test_view_records_pointing_outside_their_storage_are_refused(tmp_path, mutate, message):
+    _, members = _good_archive(tmp_path)
+    header = _header(members)
+    assert header["tensors"][0]["strides"] == [4] and header["storages"] == [{"nbytes": 32}]
+    mutate(header["tensors"][0])
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(_with_header(members, header))
+    with pytest.raises(CheckpointError, match=message):
+        dlbasic.load(bad)
+
+
+def test_storage_size_must_match_its_member(tmp_path):
+    _, members = _good_archive(tmp_path)
+    header = _header(members)
+    header["storages"][0]["nbytes"] = 40
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(_with_header(members, header))
+    with pytest.raises(CheckpointError, match="storage 0 needs 40 bytes but the archive holds "
+                                              "32"):
+        dlbasic.load(bad)
+
+
+# -- exception types like PyTorch's --------------------------------------------------------
+def _error_of(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fn()
+        except Exception as e:          # noqa: BLE001 - the test compares the types
+            return e
+    return None
+
+
+def test_load_errors_are_instances_of_what_torch_load_raises(tmp_path):
+    # code written to catch torch.load's errors must catch ours for the same damage
+    torch = pytest.importorskip("torch")
+    ours, theirs = tmp_path / "ours.pt", tmp_path / "theirs.pt"
+    dlbasic.save({"w": dlbasic.tensor(np.arange(4096, dtype=np.float32))}, ours)
+    torch.save({"w": torch.arange(4096, dtype=torch.float32)}, theirs)
+    a, b = ours.read_bytes(), theirs.read_bytes()
+    junk = np.random.default_rng(0).bytes(1000)
+    # (a flipped byte is no case here: torch.load mostly returns the damaged values, and
+    # where it fails its error depends on the pickle opcode the flip happens to make)
+    cases = {"empty": (b"", b""), "random": (junk, junk), "one byte": (a[:1], b[:1])}
+    for keep in (10, 100, 1000, 4000):
+        cases[f"first {keep} bytes"] = (a[:keep], b[:keep])
+    for cut in (1, 10, 30, 100):
+        cases[f"last {cut} bytes cut"] = (a[:-cut], b[:-cut])
+    torch_types = set()
+    for label, (mine, torchs) in cases.items():
+        (tmp_path / "m.pt").write_bytes(mine)
+        (tmp_path / "t.pt").write_bytes(torchs)
+        err = _error_of(lambda: dlbasic.load(tmp_path / "m.pt"))
+        assert isinstance(err, CheckpointError), (label, err)
+        assert str(tmp_path / "m.pt") in str(err)
+        expected = _error_of(lambda: torch.load(tmp_path / "t.pt", weights_only=True))
+        if expected is not None:
+            torch_types.add(type(expected))
+            assert isinstance(err, type(expected)), (label, type(err).__mro__, expected)
+    assert {EOFError, OSError, RuntimeError, pickle.UnpicklingError} <= {
+        c for t in torch_types for c in t.__mro__}       # the cases cover each of torch's
+    assert isinstance(_error_of(lambda: dlbasic.load(tmp_path / "nope.pt")), FileNotFoundError)
+
+
+def test_empty_and_cut_off_files_raise_eof_errors(tmp_path):
+    path, _ = _good_archive(tmp_path)
+    data = path.read_bytes()
+    bad = tmp_path / "cut.pt"
+    for keep in range(0, len(data), 7):
+        bad.write_bytes(data[:keep])
+        with pytest.raises(TruncatedCheckpointError) as info:
+            dlbasic.load(bad)
+        assert isinstance(info.value, (EOFError, OSError, RuntimeError,
+                                       pickle.UnpicklingError)), keep
+    with pytest.raises(EOFError, match="empty"):
+        bad.write_bytes(b"")
+        dlbasic.load(bad)
+
+
+def test_flipped_byte_in_the_zip_structure_is_refused(tmp_path):
+    # zip's own CRCs cover only member contents; the trailer's CRC covers everything else
+    path, _ = _good_archive(tmp_path)
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    unchecked_by_zip = [infos[0].header_offset + 10,     # mtime in the first local header
+                        len(data) - 24 - 42 - 22 + 12]   # central directory entry's date
+    for pos in unchecked_by_zip + [len(data) - 1, len(data) - 30]:
+        bad = bytearray(data)
+        bad[pos] ^= 0x04
+        (tmp_path / "f.pt").write_bytes(bytes(bad))
+        with pytest.raises(CheckpointError, match="corrupt"):
+            dlbasic.load(tmp_path / "f.pt")
+
+
+# -- targets that cannot be written --------------------------------------------------------
+def test_saving_onto_a_directory_raises_is_a_directory_error(tmp_path):
+    target = tmp_path / "ckpt"
+    target.mkdir()
+    err = _error_of(lambda: dlbasic.save({"v": 1}, target))
+    assert isinstance(err, IsADirectoryError) and err.errno == errno.EISDIR
+    assert isinstance(err, RuntimeError)          # what torch.save raises for a directory
+    assert err.filename == str(target) and str(target) in str(err)
+    assert os.listdir(target) == [] and os.listdir(tmp_path) == ["ckpt"]
+    torch = pytest.importorskip("torch")
+    assert isinstance(err, type(_error_of(lambda: torch.save({}, str(target)))))
+
+
+def test_write_protected_checkpoint_is_refused_even_for_root(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    dlbasic.save({"v": 1}, path)
+    os.chmod(path, 0o444)
+    before = path.read_bytes()
+    with pytest.raises(PermissionError, match="write-protected") as info:
+        dlbasic.save({"v": 2}, path)
+    assert isinstance(info.value, RuntimeError) and info.value.errno == errno.EACCES
+    assert info.value.filename == str(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["ckpt.pt"]
+    os.chmod(path, 0o644)
+    dlbasic.save({"v": 2}, path)
+    assert dlbasic.load(path) == {"v": 2}
+
+
+def _unprivileged(fn):
+    """Run ``fn`` as an ordinary user (forked and setuid to nobody when we are root); return
+    (class name, is RuntimeError, filename, message) of what it raises, or None."""
+    def describe(e):
+        if e is None:
+            return None
+        return [type(e).__name__, isinstance(e, PermissionError), isinstance(e, RuntimeError),
+                getattr(e, "filename", None), str(e)]
+    if os.geteuid() != 0:
+        return describe(_error_of(fn))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                        # child: drop root, run, report, leave at once
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            out = json.dumps(describe(_error_of(fn)))
+        except BaseException as e:      # noqa: BLE001 - report anything to the parent
+            out = json.dumps(["child failed", False, False, None, repr(e)])
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(text)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_read_only_directory_error_names_the_target_not_the_temporary():
+    directory = tempfile.mkdtemp(prefix="dlbasic-ro-")
+    try:
+        os.chmod(directory, 0o555)
+        target = os.path.join(directory, "ckpt.pt")
+        got = _unprivileged(lambda: dlbasic.save({"v": 1}, target))
+        assert got is not None and got[0] != "child failed", got
+        name, is_permission, is_runtime, filename, message = got
+        assert is_permission and is_runtime          # torch.save raises RuntimeError here
+        assert filename == target and ".tmp" not in message, message
+        assert os.listdir(directory) == []
+    finally:
+        os.chmod(directory, 0o755)
+        os.rmdir(directory)
+
+
+def test_a_save_failing_midway_removes_its_temporary_and_names_the_target(tmp_path,
+                                                                          monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    dlbasic.save({"v": 1}, path)
+    real = S._write_archive
+
+    def disk_full(fh, encoder, root):
+        fh.write(b"x" * 100_000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(S, "_write_archive", disk_full)
+    with pytest.raises(OSError, match="No space left") as info:
+        dlbasic.save({"v": 2}, path)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert isinstance(info.value, RuntimeError)
+    monkeypatch.setattr(S, "_write_archive", lambda *a: (_ for _ in ()).throw(ValueError("x")))
+    with pytest.raises(ValueError):
+        dlbasic.save({"v": 2}, path)
+    assert os.listdir(tmp_path) == ["ckpt.pt"] and dlbasic.load(path) == {"v": 1}
+    monkeypatch.setattr(S, "_write_archive", real)
+
+
+LOCK_HOLDER = textwrap.dedent("""
+    import fcntl, os, sys
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("LOCKED", flush=True)
+    sys.stdin.read()                   # hold the lock until the parent closes our stdin
+""")
+
+
+@pytest.mark.skipif(S.fcntl is None, reason="needs flock")
+def test_next_save_removes_temporaries_of_dead_writers_only(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    dead = 999_999_999                               # above any pid_max: never a live process
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER,
+                               str(tmp_path / f".ckpt.pt.{S._HOST}-{dead}-0000000c.tmp")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "LOCKED"
+        names = {
+            "dead writer": f".ckpt.pt.{S._HOST}-{dead}-0000000a.tmp",
+            "live writer": f".ckpt.pt.{S._HOST}-{holder.pid}-0000000b.tmp",
+            "locked (another pid namespace)": f".ckpt.pt.{S._HOST}-{dead}-0000000c.tmp",
+            "other host": f".ckpt.pt.otherhost-{dead}-0000000d.tmp",
+            "other target": f".ckpt.pt.bak.{S._HOST}-{dead}-0000000e.tmp",
+            "not a temporary": ".ckpt.pt.notes.tmp",
+        }
+        for name in names.values():
+            if not (tmp_path / name).exists():
+                (tmp_path / name).write_bytes(b"partial checkpoint")
+        dlbasic.save({"v": 1}, path)
+        left = set(os.listdir(tmp_path))
+        assert names["dead writer"] not in left
+        for what, name in names.items():
+            if what != "dead writer":
+                assert name in left, what
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    dlbasic.save({"v": 2}, path)                     # the writer is gone and its lock free
+    left = set(os.listdir(tmp_path))
+    assert names["live writer"] not in left and names["locked (another pid namespace)"] not in left
+    assert {names["other host"], names["other target"], names["not a temporary"]} <= left
+    assert dlbasic.load(path) == {"v": 2}
 
 
 # -- property: any tree of supported values round-trips -------------------------------------
