@@ -1,11 +1,17 @@
 """The benchmark suite: dlbasic against PyTorch (CPU, same thread count), side by side.
 
-    python -m benchmarks.run [--quick] [--only W1,W3]
+    python -m benchmarks.run [--only W1,W3] [--explore]
 
 Each workload is built twice from the same code (``lib`` is ``dlbasic`` or ``torch``) with the
 same shapes, data and initial weights, and timed interleaved (A B A B ...).  We report medians,
 min/max and the ratio dlbasic / PyTorch, and write ``benchmarks/results/latest.json`` and
 ``latest.md`` (the table the README shows).
+
+Only an idle machine publishes: a busy one slows PyTorch's threads more than NumPy's and
+flatters us (ratios of 1.37 and 1.81 measured at load 2-7 were 1.9 and 2.8 idle).  When the
+1-minute load average at the start exceeds 0.5, or with ``--explore``, the results go to
+``explore.json``/``explore.md`` instead (not tracked).  Every row records the load average
+before and after it ran and the kernel set that was active.
 """
 import argparse
 import datetime
@@ -21,6 +27,25 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+MAX_LOAD = 0.5          # 1-minute load average above which nothing is published
+
+
+def load_average():
+    return round(os.getloadavg()[0], 2)
+
+
+def kernel_set():
+    """Which kernels dlbasic ran: its backend's report when it has one, else NumPy's BLAS."""
+    import dlbasic
+    backend = getattr(dlbasic, "backend", None)
+    if backend is not None and hasattr(backend, "active"):
+        return str(backend.active())
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]["name"]
+    except (AttributeError, KeyError, TypeError):
+        blas = "unknown BLAS"
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    return f"numpy reference kernels, {blas}" + (f" (OPENBLAS_CORETYPE={core})" if core else "")
 
 
 def _libs():
@@ -77,6 +102,37 @@ def resnet18_cifar(lib, num_classes=10):
         layers += [basic_block(lib, cin, cout, stride), basic_block(lib, cout, cout, 1)]
         cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def resnet20(lib, num_classes=10):
+    """The resnet20 recipe's network on 1x28x28 (He et al. sec. 4.2, option-A shortcuts)."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.stride, self.pad = stride, (cout - cin) // 2
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            short = x
+            if self.stride != 1:
+                short = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+            return F.relu(out + short)
+
+    layers = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(Block(cin, cout, stride if i == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
     return nn.Sequential(*layers)
 
 
@@ -294,6 +350,23 @@ def w6_demo_epoch(repeats):
                      unit="s", scale=1.0)
 
 
+def w7_resnet20(repeats):
+    """The resnet20 recipe's training step: batch 128 of 1x28x28, SGD with momentum."""
+    dl, torch = _libs()
+    torch.manual_seed(0)
+    tm = resnet20(torch)
+    dm = resnet20(dl)
+    copy_weights(tm, dm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 128)
+    fns = {"dlbasic": train_step_fn(dl, dm, dl.tensor(x), dl.tensor(y)),
+           "torch": train_step_fn(torch, tm, torch.tensor(x), torch.tensor(y))}
+    for f in fns.values():
+        f()
+    return summarize("W7 resnet20 step b128 1x28x28", interleave(fns, repeats))
+
+
 def _peak_rss(workload, lib):
     """Peak resident memory (MiB) of a fresh process running a few steps of ``workload``."""
     code = (f"import benchmarks.run as b; b._rss_child({workload!r}, {lib!r})")
@@ -328,7 +401,7 @@ def _rss_child(workload, libname):
 
 
 WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference,
-             "W6": w6_demo_epoch}
+             "W6": w6_demo_epoch, "W7": w7_resnet20}
 
 
 def machine():
@@ -359,7 +432,7 @@ def _merge(rows, path_json, today):
 def write(rows, path_json, path_md):
     import torch
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(),
-            "torch": torch.__version__}
+            "torch": torch.__version__, "kernels": kernel_set()}
     rows = _merge(rows, path_json, meta["date"])
     dates = sorted({r.get("date", "?") for r in rows})
     if len(dates) > 1:
@@ -368,15 +441,19 @@ def write(rows, path_json, path_md):
     with open(path_json, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=2)
     lines = [f"Measured {meta['date']} on {meta['machine']}; PyTorch {meta['torch']} CPU, "
-             "same thread count, interleaved runs, medians.", "",
-             "| workload | dlbasic | PyTorch | ratio |", "|---|---|---|---|"]
+             "same thread count, interleaved runs, medians; dlbasic kernels: "
+             f"{meta['kernels']}.", "",
+             "| workload | dlbasic | PyTorch | ratio | load before/after |",
+             "|---|---|---|---|---|"]
     for r in rows:
+        load = (f"{r['load_before']:.2f} / {r['load_after']:.2f}" if "load_before" in r
+                else "not recorded")
         lines.append(f"| {r['workload']} | {r['dlbasic_median']:.2f} {r['unit']} | "
-                     f"{r['torch_median']:.2f} {r['unit']} | {r['ratio']:.2f} |")
+                     f"{r['torch_median']:.2f} {r['unit']} | {r['ratio']:.2f} | {load} |")
         if "dlbasic_peak_rss_mib" in r:
             lines.append(f"| W2 peak RSS | {r['dlbasic_peak_rss_mib']:.0f} MiB | "
                          f"{r['torch_peak_rss_mib']:.0f} MiB | "
-                         f"{r['dlbasic_peak_rss_mib'] / r['torch_peak_rss_mib']:.2f} |")
+                         f"{r['dlbasic_peak_rss_mib'] / r['torch_peak_rss_mib']:.2f} | |")
     with open(path_md, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -387,12 +464,24 @@ def main(argv=None):
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--explore", action="store_true",
+                    help="write explore.json/md whatever the load (never published)")
     args = ap.parse_args(argv)
+    start_load = load_average()
+    publish = not args.explore and start_load <= MAX_LOAD
+    if not publish and not args.explore:
+        print(f"1-minute load average {start_load} > {MAX_LOAD}: the machine is busy, so these "
+              "results go to explore.json/md, not latest (a busy machine flatters dlbasic)")
     rows = []
     for key in args.only.split(","):
+        before = load_average()
         r = WORKLOADS[key.strip()](args.repeats)
-        rows.extend(r if isinstance(r, list) else [r])
-    write(rows, os.path.join(args.out, "latest.json"), os.path.join(args.out, "latest.md"))
+        after = load_average()
+        for row in (r if isinstance(r, list) else [r]):
+            row.update(load_before=before, load_after=after, kernels=kernel_set())
+            rows.append(row)
+    name = "latest" if publish else "explore"
+    write(rows, os.path.join(args.out, name + ".json"), os.path.join(args.out, name + ".md"))
 
 
 if __name__ == "__main__":
