@@ -33,11 +33,14 @@ data:
 demo: $(VENV)/.extras data
 	$(PY) -m dlbasic.demo
 
-# The parity suite runs a second time on PyTorch's portable (non-SIMD) kernels: a test tied to
-# one CPU's float32 bits fails here instead of on someone else's machine.
+# The parity suite runs a second time on PyTorch's portable (non-SIMD) kernels (a test tied to
+# one CPU's float32 bits fails here instead of on someone else's machine), and a third time on
+# dlbasic's NumPy reference kernels (the first run uses the compiled ones).
 test: $(VENV)/.test data
 	$(PY) -m pytest -q
 	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider tests/parity
+	DLBASIC_KERNELS=numpy $(PY) -m pytest -q -p no:cacheprovider tests/parity \
+	  tests/unit/test_gradcheck_conv_pool_bn.py
 
 bench: $(VENV)/.test data
 	$(PY) -m benchmarks.run

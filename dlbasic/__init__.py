@@ -10,6 +10,7 @@ from . import _tensor_methods                                     # noqa: F401  
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
                        inference_mode)
 from . import autograd
+from . import backend
 from .autograd.anomaly_mode import (is_anomaly_enabled, is_anomaly_check_nan_enabled,
                                     set_anomaly_enabled)
 from ._random import (Generator, manual_seed, seed, initial_seed, get_rng_state,

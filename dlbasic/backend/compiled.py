@@ -1,0 +1,140 @@
+"""The compiled kernels: the formulas of reference.py as plain loops, compiled by Numba.
+
+Each ``_name`` below is a loop over samples ``lo..hi`` of an (N, C, L) array, written to be read
+next to its NumPy twin.  They are compiled with ``nogil=True`` (so dlbasic's pool runs them on
+every core at once: ``for_ranges`` splits the samples) and ``cache=True`` (compiled once per
+machine, then loaded from ``__pycache__``).  Sums run in float64 whatever the input, one pass
+over the data where the NumPy kernel needs two.
+"""
+import numpy as np
+from numba import njit
+
+from .._parallel import for_ranges
+
+__all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
+           "batch_norm_grad_input"]
+
+_jit = njit(cache=True, nogil=True)
+
+
+def _split(kernel, n, row_bytes, *args):
+    """Run ``kernel(*args, lo, hi)`` over ranges of the n samples, one range per thread."""
+    for_ranges(lambda lo, hi: kernel(*args, lo, hi), n, row_bytes, gemm=False)
+
+
+# -- BatchNorm ---------------------------------------------------------------------------------
+
+@_jit
+def _bn_shifted_sums(x3, shift, s1, s2, lo, hi):
+    """Per sample n and channel c: s1 = sum (x - K_c), s2 = sum (x - K_c)^2, K_c = shift[c].
+    The shift (a value of the channel) keeps the one-pass variance free of cancellation."""
+    C, L = x3.shape[1], x3.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            k = np.float64(shift[c])
+            a = 0.0
+            b = 0.0
+            for i in range(L):
+                d = x3[n, c, i] - k
+                a += d
+                b += d * d
+            s1[n, c] = a
+            s2[n, c] = b
+
+
+def batch_norm_stats(x3):
+    N, C, L = x3.shape
+    shift = x3[0, :, 0].astype(np.float64)
+    s1 = np.empty((N, C))
+    s2 = np.empty((N, C))
+    _split(_bn_shifted_sums, N, C * L * x3.itemsize, x3, shift, s1, s2)
+    m = N * L
+    d = s1.sum(0) / m                                   # mean - K
+    var = np.maximum(s2.sum(0) / m - d * d, 0.0)
+    return (shift + d).astype(x3.dtype), var.astype(x3.dtype)
+
+
+@_jit
+def _bn_apply(x3, a, b, y, lo, hi):
+    C, L = x3.shape[1], x3.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            ac = a[c]
+            bc = b[c]
+            for i in range(L):
+                y[n, c, i] = x3[n, c, i] * ac + bc
+
+
+def batch_norm_apply(x3, a, b):
+    N, C, L = x3.shape
+    y = np.empty_like(x3)
+    _split(_bn_apply, N, C * L * x3.itemsize, x3, a, b, y)
+    return y
+
+
+@_jit
+def _bn_grad_sums(g3, x3, mean, sg, sgx, lo, hi):
+    C, L = g3.shape[1], g3.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            m = np.float64(mean[c])
+            a = 0.0
+            b = 0.0
+            for i in range(L):
+                gv = np.float64(g3[n, c, i])
+                a += gv
+                b += gv * (x3[n, c, i] - m)
+            sg[n, c] = a
+            sgx[n, c] = b
+
+
+@_jit
+def _row_sums(g3, sg, lo, hi):
+    C, L = g3.shape[1], g3.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            a = 0.0
+            for i in range(L):
+                a += g3[n, c, i]
+            sg[n, c] = a
+
+
+def batch_norm_grad_sums(g3, x3, mean):
+    N, C, L = g3.shape
+    sg = np.empty((N, C))
+    if x3 is None:
+        _split(_row_sums, N, C * L * g3.itemsize, g3, sg)
+        return sg.sum(0).astype(g3.dtype), None
+    sgx = np.empty((N, C))
+    _split(_bn_grad_sums, N, 2 * C * L * g3.itemsize, g3, x3, mean, sg, sgx)
+    return sg.sum(0).astype(g3.dtype), sgx.sum(0).astype(g3.dtype)
+
+
+@_jit
+def _bn_grad_input(g3, x3, mean, s, k, k0, dx, lo, hi):
+    C, L = g3.shape[1], g3.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            sc, kc, k0c, mc = s[c], k[c], k0[c], mean[c]
+            for i in range(L):
+                dx[n, c, i] = g3[n, c, i] * sc - (x3[n, c, i] - mc) * kc - k0c
+
+
+@_jit
+def _scale_rows(g3, s, dx, lo, hi):
+    C, L = g3.shape[1], g3.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            sc = s[c]
+            for i in range(L):
+                dx[n, c, i] = g3[n, c, i] * sc
+
+
+def batch_norm_grad_input(g3, x3, mean, s, k, k0):
+    N, C, L = g3.shape
+    dx = np.empty_like(g3)
+    if x3 is None:
+        _split(_scale_rows, N, 2 * C * L * g3.itemsize, g3, s, dx)
+    else:
+        _split(_bn_grad_input, N, 2 * C * L * g3.itemsize, g3, x3, mean, s, k, k0, dx)
+    return dx

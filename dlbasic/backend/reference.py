@@ -1,0 +1,95 @@
+"""The NumPy kernels: the reference every compiled kernel is tested against.
+
+Each works on whole arrays and spreads its passes over blocks of samples (``for_blocks``: the
+blocks run on every thread, each small enough that its temporaries stay in cache), combining
+per-sample partial results afterwards.
+
+BatchNorm, on the (N, C, L) view of its input (L the flattened spatial size; every sum is per
+channel c over the m = N*L values of the batch):
+
+    batch_norm_stats:      mean_c = (1/m) sum x,  var_c = (1/m) sum (x - mean_c)^2
+    batch_norm_apply:      y = x * a_c + b_c
+    batch_norm_grad_sums:  sum g,  sum g * (x - mean_c)
+    batch_norm_grad_input: dx = g * s_c - (x - mean_c) * k_c - k0_c     (x = None: dx = g * s_c)
+"""
+import numpy as np
+
+from .._parallel import for_blocks
+
+__all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
+           "batch_norm_grad_input"]
+
+
+def _rows_dot(a, b):
+    """Per-(sample, channel) sum of a * b over (n, C, L) blocks, without the product temporary."""
+    return np.einsum("ncl,ncl->nc", a, b)
+
+
+def batch_norm_stats(x3):
+    """(mean, biased var) per channel of x3 (N, C, L), in x3's dtype."""
+    N, C, L = x3.shape
+    row_bytes = C * L * x3.itemsize
+    one = x3.dtype.type
+    m = N * L
+    part = np.empty((3, N, C), x3.dtype)
+    for_blocks(lambda s: x3[s].sum(2, out=part[0, s]), N, row_bytes)
+    mean = part[0].sum(0) / one(m)
+
+    def centred_sums(s):
+        xc = x3[s] - mean[:, None]
+        xc.sum(2, out=part[1, s])
+        part[2, s] = _rows_dot(xc, xc)
+    for_blocks(centred_sums, N, row_bytes)
+    # corrected two-pass: a float32 mean of values far from 0 is off by an ulp of the values;
+    # the mean of the (exact) differences x - mean recovers it to an ulp of those
+    delta = part[1].sum(0) / one(m)
+    var = part[2].sum(0) / one(m) - delta * delta
+    return mean + delta, var
+
+
+def batch_norm_apply(x3, a, b):
+    """y = x * a_c + b_c over x3 (N, C, L); a, b of shape (C,)."""
+    N, C, L = x3.shape
+    y = np.empty_like(x3)
+    a, b = a[:, None], b[:, None]
+
+    def affine(s):
+        ys = np.multiply(x3[s], a, out=y[s])
+        ys += b
+    for_blocks(affine, N, C * L * x3.itemsize)
+    return y
+
+
+def batch_norm_grad_sums(g3, x3, mean):
+    """(sum g, sum g * (x - mean)) per channel; the second is None when x3 is None."""
+    N, C, L = g3.shape
+    part = np.empty((2, N, C), g3.dtype)
+    m = mean[:, None]
+
+    def sums(s):
+        g3[s].sum(2, out=part[0, s])
+        if x3 is not None:
+            part[1, s] = _rows_dot(g3[s], x3[s] - m)
+    for_blocks(sums, N, 2 * C * L * g3.itemsize)
+    return part[0].sum(0), (part[1].sum(0) if x3 is not None else None)
+
+
+def batch_norm_grad_input(g3, x3, mean, s, k, k0):
+    """dx = g * s_c - (x - mean_c) * k_c - k0_c, or g * s_c when x3 is None."""
+    N, C, L = g3.shape
+    dx = np.empty_like(g3)
+    sc = s[:, None]
+    if x3 is not None:
+        m, k, k0 = mean[:, None], k[:, None], k0[:, None]
+
+        def block(r):
+            xc = x3[r] - m
+            xc *= k
+            d = np.multiply(g3[r], sc, out=dx[r])
+            d -= xc
+            d -= k0
+    else:
+        def block(r):
+            np.multiply(g3[r], sc, out=dx[r])
+    for_blocks(block, N, 2 * C * L * g3.itemsize)
+    return dx

@@ -1,0 +1,130 @@
+"""Every compiled kernel against its NumPy reference (float32 and float64, odd shapes), and the
+kernel-table switch: DLBASIC_KERNELS, backend.use, the fallback without Numba, a lazy import."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dlbasic
+from dlbasic import backend
+from dlbasic.backend import reference
+
+compiled = pytest.importorskip("dlbasic.backend.compiled", reason="Numba is not installed")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHAPES = [(1, 1, 1), (1, 3, 7), (2, 1, 1), (5, 7, 13), (33, 4, 49), (128, 16, 784)]
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def _arrays(shape, dtype, seed=0, offset=0.0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 2 + offset).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    per_c = [rng.standard_normal(c).astype(dtype) for _ in range(4)]
+    return x, g, per_c
+
+
+def _close(a, b, dtype):
+    if a is None or b is None:
+        assert a is None and b is None
+        return
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_kernels_compiled_equal_reference(shape, dtype):
+    x, g, (a, b, k, k0) = _arrays(shape, dtype)
+    mean = x.mean(axis=(0, 2)).astype(dtype)
+    for name, args in [("batch_norm_stats", (x,)), ("batch_norm_apply", (x, a, b)),
+                       ("batch_norm_grad_sums", (g, x, mean)),
+                       ("batch_norm_grad_sums", (g, None, mean)),
+                       ("batch_norm_grad_input", (g, x, mean, a, k, k0)),
+                       ("batch_norm_grad_input", (g, None, None, a, None, None))]:
+        want = getattr(reference, name)(*args)
+        got = getattr(compiled, name)(*args)
+        if isinstance(want, tuple):
+            for w, o in zip(want, got):
+                _close(o, w, dtype)
+        else:
+            _close(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_stats_hold_far_from_zero(dtype):
+    # mean 1e4, std 1e-2 (in float32: a few ulps of the values): no cancellation in the
+    # one-pass compiled variance, as none in the reference's corrected two-pass one
+    x, _, _ = _arrays((16, 3, 50), np.float64, offset=0.0)
+    x = (1e4 + 1e-2 * x).astype(dtype)
+    exact_mean = x.astype(np.float64).mean(axis=(0, 2))
+    exact_var = x.astype(np.float64).var(axis=(0, 2))
+    for table in (reference, compiled):
+        mean, var = table.batch_norm_stats(x)
+        np.testing.assert_allclose(mean, exact_mean, rtol=1e-7 if dtype == np.float32 else 1e-14)
+        np.testing.assert_allclose(var, exact_var, rtol=2e-3 if dtype == np.float32 else 1e-9)
+
+
+def test_every_kernel_name_has_both_implementations():
+    assert set(backend.KERNEL_NAMES) == set(reference.__all__)
+    assert set(compiled.__all__) <= set(reference.__all__)
+    for name in compiled.__all__:
+        assert callable(getattr(compiled, name))
+
+
+def test_use_switches_tables_and_restores_them():
+    before = backend.active()
+    with backend.use("numpy"):
+        assert backend.active() == "numpy"
+        assert backend.kernels.batch_norm_stats is reference.batch_norm_stats
+        with backend.use("compiled"):
+            bn = dlbasic.nn.BatchNorm2d(3)
+            bn(dlbasic.randn(4, 3, 5, 5))
+            assert backend.active() == "compiled"
+            assert backend.kernels.batch_norm_stats is compiled.batch_norm_stats
+        assert backend.active() == "numpy"
+    assert backend.active() == before
+    with pytest.raises(ValueError, match="expected 'numpy' or 'compiled', got 'cuda'"):
+        backend.use("cuda")
+
+
+def test_batchnorm_module_gives_the_same_values_and_gradients_with_both_tables():
+    x = np.random.default_rng(1).standard_normal((6, 4, 7, 5)).astype(np.float32)
+    out = {}
+    for name in ("numpy", "compiled"):
+        with backend.use(name):
+            dlbasic.manual_seed(0)
+            bn = dlbasic.nn.BatchNorm2d(4)
+            t = dlbasic.tensor(x, requires_grad=True)
+            (bn(t) * dlbasic.arange(5.0)).sum().backward()
+            out[name] = (t.grad.numpy(), bn.weight.grad.numpy(), bn.running_var.numpy())
+    for a, b in zip(out["numpy"], out["compiled"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _child(code, **env):
+    e = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_environment_variable_selects_the_table_and_import_stays_lazy():
+    code = ("import sys, dlbasic; print(dlbasic.backend.active(), 'numba' in sys.modules)")
+    assert _child(code, DLBASIC_KERNELS="numpy").stdout.split() == ["numpy", "False"]
+    assert _child(code, DLBASIC_KERNELS="compiled").stdout.split() == ["compiled", "False"]
+    bad = _child(code, DLBASIC_KERNELS="fast")
+    assert "DLBASIC_KERNELS='fast': expected 'numpy' or 'compiled'" in bad.stderr
+
+
+def test_without_numba_the_numpy_kernels_run_after_one_warning():
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "import dlbasic\n"
+            "bn = dlbasic.nn.BatchNorm1d(2); bn(dlbasic.randn(3, 2, 4))\n"
+            "print(dlbasic.backend.active(), dlbasic.backend.available())")
+    proc = _child(code, DLBASIC_KERNELS="")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["numpy", "('numpy',)"]
+    assert proc.stderr.count("Numba is not installed") == 1
