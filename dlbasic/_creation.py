@@ -6,7 +6,7 @@ import numpy as np
 from . import _dtype
 from ._dtype import to_dtype, from_numpy_dtype
 from ._random import _rng
-from ._tensor import Tensor, device as _device
+from ._tensor import Tensor, device as _device, _TYPE_SHORT
 
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty",
            "arange", "linspace", "logspace", "eye", "rand", "randn", "randint", "randperm",
@@ -20,8 +20,9 @@ def _check_device(device):
         _device(device)
 
 
-def _infer_np(data):
-    """NumPy array for ``data`` with torch's default dtypes (float32 for Python floats)."""
+def _infer_np(data, dt=None):
+    """NumPy array for ``data`` with torch's default dtypes (float32 for Python floats); for
+    lists, also torch's errors (see ``_from_sequence``).  ``dt``: the dtype asked for."""
     if isinstance(data, Tensor):
         return data._data
     if isinstance(data, np.ndarray):
@@ -31,53 +32,260 @@ def _infer_np(data):
     if isinstance(data, (np.generic,)):
         arr = np.asarray(data)
         return arr
-    if isinstance(data, (list, tuple)):
-        has_tensor = False
-        for x in _flat(data):
-            if isinstance(x, Tensor):
-                has_tensor = True
-            elif isinstance(x, (str, bytes)):
-                raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
-        if has_tensor:
-            data = _tensors_to_lists(data)
-    arr = np.asarray(data)
-    if arr.dtype == object:
-        raise TypeError(f"Could not infer dtype of {type(data).__name__}")
-    if arr.dtype.kind == "f":
-        arr = arr.astype(_dtype.get_default_dtype().np)
-    elif arr.dtype.kind in "iu":
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind == "b":
-        pass
-    elif arr.dtype.kind in "US":
+    if isinstance(data, (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
-    return arr
+    return _from_sequence(data, dt)
 
 
-def _flat(data):
-    for x in data:
-        if isinstance(x, (list, tuple)):
-            yield from _flat(x)
+# -- Python data -> array, with torch's rules and words ----------------------------------------
+# torch reads nested sequences in two steps (torch/csrc/utils/tensor_new.cpp): the shape comes
+# from the first element at each depth, the dtype from every leaf (float > int > bool); then
+# every sequence must have the length of its depth and every leaf must convert to the dtype.
+# NumPy would say "inhomogeneous shape" or build an object array; we say what torch says.
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_PLAIN = {float, int, bool}
+
+
+def _is_seq(x):
+    return isinstance(x, (list, tuple, range, np.ndarray))
+
+
+def _sequence_sizes(data):
+    sizes = []
+    x = data
+    while _is_seq(x):
+        if isinstance(x, np.ndarray):
+            sizes.extend(x.shape)
+            break
+        sizes.append(len(x))
+        if not len(x):
+            break
+        x = x[0]
+        if isinstance(x, str):              # a str is a sequence of strs, without end
+            raise ValueError("too many dimensions 'str'")
+    return sizes
+
+
+def _leaf_dtype(x):
+    """torch's infer_scalar_type for one non-sequence element."""
+    t = type(x)
+    if t is float:
+        return _dtype.get_default_dtype()
+    if t is bool:
+        return _dtype.bool_
+    if t is int:
+        return _dtype.int64
+    if isinstance(x, Tensor):
+        return x.dtype
+    if isinstance(x, np.generic) and x.dtype in _dtype._BY_NP:
+        return _dtype._BY_NP[x.dtype]
+    if isinstance(x, bool):
+        return _dtype.bool_
+    if isinstance(x, numbers.Integral):
+        return _dtype.int64
+    if isinstance(x, numbers.Real):
+        return _dtype.get_default_dtype()
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
+    raise RuntimeError(f"Could not infer dtype of {type(x).__name__}")
+
+
+class _Scan:
+    """One walk over nested data: the inferred dtype, whether Tensors hide inside, and the
+    first shape/conversion problem (raised after the walk, when the dtype is known)."""
+
+    def __init__(self, sizes, dt):
+        self.sizes, self.ndim, self.infer = sizes, len(sizes), dt is None
+        # torch converts leaves to an integer (or bool) dtype through __index__, except
+        # Python floats: NumPy floats and float tensors are refused
+        self.to_int = dt is not None and not dt.is_floating_point
+        self.dtype = None
+        self.problem = None            # (kind, *details), the first one in walk order
+        self.has_tensor = False
+        self.has_float = False         # a Python float among the leaves (int targets check it)
+
+    def walk(self, x, dim):
+        if _is_seq(x):
+            if isinstance(x, np.ndarray):
+                self._array(x, dim)
+                return
+            if self.problem is None:
+                if dim >= self.ndim:
+                    self.problem = ("leaf", x)
+                elif len(x) != self.sizes[dim]:
+                    self.problem = ("length", self.sizes[dim], dim, len(x))
+            if dim == self.ndim - 1 and self._plain_numbers(x):
+                return
+            for item in x:
+                self.walk(item, dim + 1)
+            if self.infer and not len(x):       # an empty sequence counts as a float
+                d = _dtype.get_default_dtype()
+                self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
+            return
+        if isinstance(x, str) and dim < self.ndim and self.problem is None:
+            # where torch expects a sequence, a str is one (of 1-char strs)
+            self.problem = ("length", self.sizes[dim], dim, len(x)) \
+                if len(x) != self.sizes[dim] else ("leaf", x)
+        if self.problem is None and dim < self.ndim:
+            self.problem = ("notseq",)
+        t = type(x)
+        if not self.infer and self.problem is None and not (
+                t is float or t is int or t is bool or _is_real(x, self.to_int)):
+            self.problem = ("leaf", x)      # with a dtype given, torch converts without asking
+        if t is float:
+            self.has_float = True
+        elif isinstance(x, Tensor):
+            self.has_tensor = True
+            if self.problem is None and (x._data.size != 1 or self.to_int and
+                                         x.dtype.is_floating_point):
+                self.problem = ("tensor", x)
+        if self.infer:
+            d = _leaf_dtype(x)
+            self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
+
+    def _plain_numbers(self, seq):
+        """The common case in one C-speed pass: a last-level sequence of Python numbers."""
+        kinds = set(map(type, seq))
+        if not kinds:
+            return False
+        if kinds <= _PLAIN:
+            if float in kinds:
+                self.has_float = True
+            if not self.infer:
+                return True
+            d = _dtype.get_default_dtype() if float in kinds else (
+                _dtype.int64 if int in kinds else _dtype.bool_)
+        elif all(issubclass(k, (np.number, np.bool_)) and np.dtype(k) in _dtype._BY_NP and
+                 not (self.to_int and issubclass(k, np.floating)) for k in kinds):
+            if not self.infer:                  # NumPy scalars (a batch of labels, ...)
+                return True
+            d = None
+            for k in kinds:
+                dk = _dtype._BY_NP[np.dtype(k)]
+                d = dk if d is None else _dtype.promote_types(d, dk)
         else:
-            yield x
+            return False
+        self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
+        return True
+
+    def _array(self, a, dim):
+        if self.problem is None and tuple(a.shape) != tuple(self.sizes[dim:]):
+            # report it where torch's element-by-element walk would meet it
+            for i, (want, got) in enumerate(zip(self.sizes[dim:], a.shape)):
+                if want != got:
+                    self.problem = ("length", want, dim + i, got)
+                    break
+            else:
+                self.problem = ("leaf", a) if a.ndim > self.ndim - dim else ("notseq",)
+        if self.infer:
+            d = from_numpy_dtype(a.dtype)
+            self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
 
 
-def _tensors_to_lists(data):
+def _is_real(x, to_int=False):
+    if isinstance(x, (str, bytes)):
+        return False
+    if isinstance(x, np.generic):
+        return x.dtype.kind in ("biu" if to_int else "biuf")
+    return isinstance(x, (Tensor, numbers.Real))
+
+
+def _leaf_error(x, dt):
+    """torch's complaint about a leaf that does not convert to ``dt``."""
+    name = type(x).__name__
+    if isinstance(x, np.generic):
+        name = "numpy." + name
+    if isinstance(x, Tensor):
+        if dt.is_floating_point:
+            return ValueError("only one element tensors can be converted to Python scalars")
+        return TypeError("only integer tensors of a single element can be converted to an "
+                         "index")
+    if dt.is_floating_point:
+        return TypeError(f"must be real number, not {name}")
+    return TypeError(f"'{name}' object cannot be interpreted as an integer")
+
+
+def _from_sequence(data, dt=None):
+    """A new array for nested Python data, as ``torch.tensor`` reads it (``dt``: asked for)."""
+    sizes = _sequence_sizes(data)
+    scan = _Scan(sizes, dt)
+    scan.walk(data, 0)
+    if dt is None:
+        dt = scan.dtype if scan.dtype is not None else _dtype.get_default_dtype()
+    numel = 1
+    for s in sizes:
+        numel *= s
+    if numel == 0:                            # torch stores nothing, so checks nothing
+        return np.zeros(sizes, dtype=dt.np)
+    p = scan.problem
+    if p is not None:
+        if p[0] == "length":
+            raise ValueError(f"expected sequence of length {p[1]} at dim {p[2]} (got {p[3]})")
+        if p[0] == "notseq":
+            raise TypeError("not a sequence")
+        raise _leaf_error(p[1], dt)
+    if scan.has_tensor:
+        data = _tensors_to_items(data)
+    if not dt.is_floating_point and dt is not _dtype.bool_:
+        return _to_integers(data, dt, scan)
+    try:
+        return np.array(data, dtype=dt.np)
+    except OverflowError as e:                # an int beyond the float range: Python's words
+        raise OverflowError(str(e).replace("Python int", "int")) from None
+
+
+def _to_integers(data, dt, scan):
+    """Integer array; out-of-range values and non-finite floats are errors, as in torch."""
+    overflow = RuntimeError(f"value cannot be converted to type {dt.name} without overflow")
+    if scan.has_float:                       # Python floats are truncated toward 0
+        wide = np.array(data, dtype=np.float64)
+        if not np.isfinite(wide).all():
+            raise overflow
+        if wide.size and (wide.min() < -2.0 ** 63 or wide.max() >= 2.0 ** 63):
+            if any(type(v) is int and not _INT64_MIN <= v <= _INT64_MAX for v in _leaves(data)):
+                raise ValueError("Overflow when unpacking long long")
+            raise overflow
+        arr = np.trunc(wide).astype(np.int64)
+    else:
+        try:
+            arr = np.array(data, dtype=np.int64)
+        except OverflowError:                # a Python int beyond int64
+            raise ValueError("Overflow when unpacking long long") from None
+    if dt is not _dtype.int64 and arr.size:
+        info = np.iinfo(dt.np)
+        # torch wraps negative values into uint8 (two's complement) but refuses the rest
+        lo = -(1 << 63) if dt is _dtype.uint8 else info.min
+        if arr.min() < lo or arr.max() > info.max:
+            raise overflow
+    return arr.astype(dt.np)
+
+
+def _leaves(data):
+    if _is_seq(data) and not isinstance(data, np.ndarray):
+        for x in data:
+            yield from _leaves(x)
+    else:
+        yield data
+
+
+def _tensors_to_items(data):
     if isinstance(data, Tensor):
-        return data._data
+        return data._data.reshape(()).item()
     if isinstance(data, (list, tuple)):
-        return [_tensors_to_lists(x) for x in data]
+        return [_tensors_to_items(x) for x in data]
     return data
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data`` (list, number, ndarray or Tensor)."""
     _check_device(device)
-    arr = _infer_np(data)
-    if dtype is not None:
-        arr = np.array(arr, dtype=to_dtype(dtype).np, copy=True)
+    dt = to_dtype(dtype) if dtype is not None else None
+    if isinstance(data, (list, tuple, range)):
+        arr = _from_sequence(data, dt)         # already a new array of the final dtype
     else:
-        arr = np.array(arr, copy=True)
+        arr = _infer_np(data, dt)
+        arr = np.array(arr, dtype=dt.np if dt is not None else None, copy=True)
     t = Tensor._make(arr)
     if requires_grad:
         t.requires_grad_(True)
@@ -111,26 +319,51 @@ def from_numpy(ndarray):
     return Tensor._make(ndarray)
 
 
-def _size(size):
+def _size(size, name="empty"):
+    """A shape from ``f(2, 3)`` / ``f((2, 3))``, refused in torch's words."""
+    if len(size) == 1 and type(size[0]) is int and size[0] >= 0:
+        return size                          # the common f(n)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    for s in size:
-        if not isinstance(s, (numbers.Integral,)) and not (isinstance(s, Tensor) and s.numel() == 1):
-            raise TypeError(f"expected a sequence of integers or a single integer, got "
-                            f"'{type(s).__name__}'")
+    elif len(size) == 1 and not isinstance(size[0], numbers.Integral) and \
+            not isinstance(size[0], Tensor):
+        raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, not "
+                        f"{type(size[0]).__name__}")
+    for i, s in enumerate(size):
+        if not isinstance(s, numbers.Integral) and not (isinstance(s, Tensor) and s.numel() == 1):
+            raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, but "
+                            f"found element of type {type(s).__name__} at pos {i}")
     size = tuple(int(s) for s in size)
     for s in size:
         if s < 0:
+            if name == "zeros":
+                raise RuntimeError("zeros: Dimension size must be non-negative.")
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
                                f"{list(size)}")
     return size
 
 
-def _dt(dtype):
+def _dt(dtype, out=None, name="empty"):
+    """The NumPy dtype to create: ``dtype``, else out's, else the default float."""
+    if out is not None:
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+        if dtype is not None and to_dtype(dtype).np != out._data.dtype:
+            raise RuntimeError(f"dtype {_TYPE_SHORT[to_dtype(dtype).name]} does not match dtype "
+                               f"of out parameter ({_TYPE_SHORT[out.dtype.name]})")
+        return out._data.dtype
     return to_dtype(dtype).np if dtype is not None else _dtype.get_default_dtype().np
 
 
-def _finish(arr, requires_grad):
+def _finish(arr, requires_grad, out=None):
+    if out is not None:
+        # torch resizes ``out`` to the result and writes into it
+        if out._data.shape != arr.shape:
+            out._data = np.empty(arr.shape, dtype=out._data.dtype)
+        out._write(arr.astype(out._data.dtype, copy=False))
+        if requires_grad:
+            out.requires_grad_(True)
+        return out
     t = Tensor._make(arr)
     if requires_grad:
         t.requires_grad_(True)
@@ -139,28 +372,38 @@ def _finish(arr, requires_grad):
 
 def zeros(*size, out=None, dtype=None, device=None, requires_grad=False):
     _check_device(device)
-    return _finish(np.zeros(_size(size), dtype=_dt(dtype)), requires_grad)
+    return _finish(np.zeros(_size(size, "zeros"), dtype=_dt(dtype, out, "zeros")),
+                   requires_grad, out)
 
 
 def ones(*size, out=None, dtype=None, device=None, requires_grad=False):
     _check_device(device)
-    return _finish(np.ones(_size(size), dtype=_dt(dtype)), requires_grad)
+    return _finish(np.ones(_size(size, "ones"), dtype=_dt(dtype, out, "ones")), requires_grad,
+                   out)
 
 
 def empty(*size, out=None, dtype=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(_size(size), dtype=_dt(dtype)), requires_grad)
+    return _finish(np.empty(_size(size, "empty"), dtype=_dt(dtype, out, "empty")),
+                   requires_grad, out)
+
+
+def _check_fill(fill_value, name):
+    if not isinstance(fill_value, (numbers.Number, np.generic)):
+        raise TypeError(f"{name}(): argument 'fill_value' (position 2) must be Number, not "
+                        f"{type(fill_value).__name__}")
 
 
 def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False):
     _check_device(device)
-    if dtype is None:
+    _check_fill(fill_value, "full")
+    if dtype is None and out is None:
         if isinstance(fill_value, bool):
             dtype = _dtype.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = _dtype.int64
-    return _finish(np.full(_size((size,) if isinstance(size, int) else (size,)), fill_value,
-                           dtype=_dt(dtype)), requires_grad)
+    return _finish(np.full(_size((size,), "full"), fill_value, dtype=_dt(dtype, out, "full")),
+                   requires_grad, out)
 
 
 def _like(input, dtype):
@@ -184,6 +427,7 @@ def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_fo
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
               memory_format=None):
+    _check_fill(fill_value, "full_like")
     dt, shape = _like(input, dtype)
     return _finish(np.full(shape, fill_value, dt), requires_grad)
 
@@ -207,66 +451,86 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     start, end, step = vals
+    if not all(np.isfinite(v) for v in (start, end)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0 and end != start:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
-    if dtype is None:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    if dtype is None and out is None:
         is_int = all(isinstance(v, numbers.Integral) for v in vals)
         dtype = _dtype.int64 if is_int else _dtype.get_default_dtype()
-    dt = to_dtype(dtype)
+    dt = from_numpy_dtype(_dt(dtype, out, "arange"))
     n = int(np.ceil((end - start) / step))
     arr = (start + step * np.arange(max(n, 0), dtype=np.float64)) if dt.is_floating_point \
         else np.arange(start, end, step)
-    return _finish(arr.astype(dt.np), requires_grad)
+    return _finish(arr.astype(dt.np), requires_grad, out)
 
 
 def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False):
+    if not isinstance(steps, numbers.Integral):
+        raise TypeError(f"linspace(): argument 'steps' (position 3) must be int, not "
+                        f"{type(steps).__name__}")
     if steps < 0:
-        raise RuntimeError("linspace(): number of steps must be non-negative")
-    return _finish(np.linspace(start, end, steps).astype(_dt(dtype)), requires_grad)
+        raise RuntimeError("number of steps must be non-negative")
+    dt = _dt(dtype, out, "linspace")
+    return _finish(np.linspace(start, end, steps).astype(dt), requires_grad, out)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
     return _finish(np.logspace(start, end, steps, base=base).astype(_dt(dtype)), requires_grad)
 
 
 def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False):
-    return _finish(np.eye(n, m if m is not None else n, dtype=_dt(dtype)), requires_grad)
+    for arg, v in (("n", n), ("m", m)):
+        if v is None:
+            continue
+        if not isinstance(v, numbers.Integral):
+            raise TypeError(f"eye(): argument '{arg}' (position {1 if arg == 'n' else 2}) must "
+                            f"be int, not {type(v).__name__}")
+        if v < 0:
+            raise RuntimeError(f"{arg} must be greater or equal to 0, got {v}")
+    return _finish(np.eye(n, m if m is not None else n, dtype=_dt(dtype, out, "eye")),
+                   requires_grad, out)
 
 
 def diag(input, diagonal=0):
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
     if input.ndim == 1:
         return Tensor._make(np.diag(input._data, diagonal))
     from .ops.movement import diagonal as _diagonal
     return _diagonal(input, diagonal)
 
 
-def _float_dt(dtype, name):
-    dt = to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
+def _float_dt(dtype, name, out=None):
+    dt = from_numpy_dtype(_dt(dtype, out, name))
     if not dt.is_floating_point:
-        raise RuntimeError(f"\"{name}\" not implemented for '{dt.name}'")
+        kernel = "check_uniform_bounds" if name == "rand" else "normal_kernel_cpu"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_TYPE_SHORT[dt.name]}'")
     return dt
 
 
 def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples on [0, 1)."""
-    dt = _float_dt(dtype, "check_uniform_bounds")
-    shape = _size(size)
+    dt = _float_dt(dtype, "rand", out)
+    shape = _size(size, "rand")
     r = _rng(generator)
     arr = r.random(shape, dtype=dt.np) if dt.np in (np.float32, np.float64) else \
         r.random(shape).astype(dt.np)
-    return _finish(arr, requires_grad)
+    return _finish(arr, requires_grad, out)
 
 
 def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
-    dt = _float_dt(dtype, "normal_kernel_cpu")
-    shape = _size(size)
+    dt = _float_dt(dtype, "randn", out)
+    shape = _size(size, "randn")
     r = _rng(generator)
     arr = r.standard_normal(shape, dtype=dt.np) if dt.np in (np.float32, np.float64) else \
         r.standard_normal(shape).astype(dt.np)
-    return _finish(arr, requires_grad)
+    return _finish(arr, requires_grad, out)
 
 
 def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, device=None,
@@ -281,15 +545,24 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
-    shape = _size((size,) if isinstance(size, int) else tuple(size))
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): argument 'size' must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    shape = _size((tuple(size),), "randint")
     arr = _rng(generator).integers(low, high, size=shape, dtype=np.int64)
-    return _finish(arr.astype(to_dtype(dtype).np if dtype is not None else np.int64),
-                   requires_grad)
+    dt = _dt(dtype, out, "randint") if dtype is not None or out is not None else np.int64
+    return _finish(arr.astype(dt), requires_grad, out)
 
 
 def randperm(n, *, generator=None, out=None, dtype=None, device=None, requires_grad=False):
-    arr = _rng(generator).permutation(n).astype(to_dtype(dtype).np if dtype else np.int64)
-    return _finish(arr, requires_grad)
+    if not isinstance(n, numbers.Integral):
+        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not "
+                        f"{type(n).__name__}")
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dt = _dt(dtype, out, "randperm") if dtype is not None or out is not None else np.int64
+    arr = _rng(generator).permutation(n).astype(dt)
+    return _finish(arr, requires_grad, out)
 
 
 def normal(mean, std=1.0, size=None, *, generator=None, out=None):
@@ -297,45 +570,103 @@ def normal(mean, std=1.0, size=None, *, generator=None, out=None):
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         m = mean._data if isinstance(mean, Tensor) else mean
         s = std._data if isinstance(std, Tensor) else std
+        if isinstance(std, Tensor):
+            if s.size and not s.min() >= 0:
+                raise RuntimeError("normal expects all elements of std >= 0.0")
+        elif not std >= 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
         ref = mean if isinstance(mean, Tensor) else std
-        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
-        return Tensor._make((m + s * r.standard_normal(shape)).astype(ref._data.dtype))
-    shape = _size((size,) if isinstance(size, int) else tuple(size))
-    return Tensor._make((mean + std * r.standard_normal(shape)).astype(_dt(None)))
+        try:
+            shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        except ValueError:
+            from .ops._util import broadcast_error
+            raise broadcast_error(np.shape(m), np.shape(s)) from None
+        return _finish((m + s * r.standard_normal(shape)).astype(ref._data.dtype), False, out)
+    if size is None:
+        raise TypeError("normal(): a size is needed when mean and std are numbers")
+    if not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+    shape = _size((size,) if isinstance(size, int) else (tuple(size),), "normal")
+    return _finish((mean + std * r.standard_normal(shape)).astype(_dt(None, out, "normal")),
+                   False, out)
+
+
+def _check_probabilities(p, name="bernoulli"):
+    """torch's bernoulli refuses p outside [0, 1] (NaN included: the comparisons fail)."""
+    if isinstance(p, np.ndarray):
+        if p.size and not (p.min() >= 0 and p.max() <= 1):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.  "
+                               "(Could this error message be improved?  If so, please report an "
+                               "enhancement request to PyTorch.)")
+    elif not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
 
 
 def bernoulli(input, p=None, *, generator=None, out=None):
-    probs = input._data if p is None else np.full(input.shape, p)
+    if p is None and not input.dtype.is_floating_point:
+        raise NotImplementedError(f"\"bernoulli_tensor_cpu_p_\" not implemented for "
+                                  f"'{_TYPE_SHORT[input.dtype.name]}'")
+    probs = input._data if p is None else p
+    _check_probabilities(probs)
+    if p is not None:
+        probs = np.full(input.shape, p)
     u = _rng(generator).random(input.shape)
-    return Tensor._make((u < probs).astype(input._data.dtype))
+    return _finish((u < probs).astype(input._data.dtype), False, out)
 
 
 def poisson(input, generator=None):
-    return Tensor._make(_rng(generator).poisson(input._data).astype(input._data.dtype))
+    if not input.dtype.is_floating_point:
+        raise NotImplementedError(f"\"poisson_cpu\" not implemented for "
+                                  f"'{_TYPE_SHORT[input.dtype.name]}'")
+    rate = input._data
+    if rate.size and not rate.min() >= 0:
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    return Tensor._make(_rng(generator).poisson(rate).astype(input._data.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    if not isinstance(num_samples, numbers.Integral):
+        raise TypeError(f"multinomial(): argument 'num_samples' (position 2) must be int, not "
+                        f"{type(num_samples).__name__}")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{_TYPE_SHORT[input.dtype.name]}")
+    if input.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > input.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
     probs = input._data.astype(np.float64)
-    if (probs < 0).any() or not np.isfinite(probs).all():
+    if probs.size and not (probs.min() >= 0 and np.isfinite(probs.max())):
         raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
     rows = probs.reshape(-1, probs.shape[-1])
     r = _rng(generator)
-    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
+    res = np.empty((rows.shape[0], num_samples), dtype=np.int64)
     for i, row in enumerate(rows):
         total = row.sum()
-        if total <= 0:
+        if not total > 0:
             raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-        if not replacement and num_samples > np.count_nonzero(row):
-            raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
-                               "replacement")
-        out[i] = r.choice(row.size, size=num_samples, replace=replacement, p=row / total)
-    return Tensor._make(out.reshape(probs.shape[:-1] + (num_samples,)))
+        nonzero = np.count_nonzero(row)
+        if replacement or num_samples <= nonzero:
+            res[i] = r.choice(row.size, size=num_samples, replace=replacement, p=row / total)
+        else:
+            # torch then takes the zero-probability categories too, once the others are drawn
+            drawn = r.choice(row.size, size=nonzero, replace=False, p=row / total)
+            rest = r.permutation(np.flatnonzero(row == 0))[:num_samples - nonzero]
+            res[i] = np.concatenate([drawn, rest])
+    return _finish(res.reshape(probs.shape[:-1] + (num_samples,)), False, out)
 
 
 def meshgrid(*tensors, indexing="ij"):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     from .ops.movement import reshape, expand
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
+                               f"got: {t}")
     shape = tuple(t.numel() for t in tensors)
     out = []
     for i, t in enumerate(tensors):

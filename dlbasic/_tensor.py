@@ -107,7 +107,10 @@ class Tensor:
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
         # torch.Tensor(2, 3) -> uninitialised float tensor; torch.Tensor([1, 2]) -> float data
         dt = to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
-        if len(args) == 1 and not isinstance(args[0], numbers.Integral):
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            from ._creation import _from_sequence          # torch's rules and messages
+            data = _from_sequence(args[0], dt)
+        elif len(args) == 1 and not isinstance(args[0], numbers.Integral):
             data = np.array(args[0].numpy() if isinstance(args[0], Tensor) else args[0],
                             dtype=dt.np)
         elif all(isinstance(a, numbers.Integral) for a in args):
@@ -393,7 +396,9 @@ class Tensor:
     def type(self, dtype=None, **kwargs):
         if dtype is None:
             return _TYPE_NAMES.get(self.dtype.name, "torch.Tensor")
-        if isinstance(dtype, str) and dtype in _TYPE_BY_NAME:
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            if dtype not in _TYPE_BY_NAME:
+                raise ValueError(f"invalid type: '{dtype}'")
             dtype = _TYPE_BY_NAME[dtype]
         return self.to(to_dtype(dtype))
 
@@ -414,6 +419,7 @@ class Tensor:
 
     def new_full(self, size, fill_value, dtype=None, requires_grad=False):
         from . import _creation
+        _creation._check_fill(fill_value, "new_full")
         return _creation.full(size, fill_value, dtype=dtype or self.dtype,
                               requires_grad=requires_grad)
 

@@ -3,10 +3,13 @@
 ``x.exp()`` is ``dlbasic.exp(x)``; ``a + b`` is ``dlbasic.add(a, b)``; ``x.add_(y)`` runs
 ``add`` and writes the result into ``x`` (see ``Tensor._inplace``).
 """
+import numbers
+
 import numpy as np
 
 from . import _dtype
-from ._tensor import Tensor
+from ._tensor import Tensor, _TYPE_SHORT
+from .ops._util import C_TYPE_NAMES as _C_NAMES
 from . import ops
 from .ops import elementwise as E, movement as M, comparison as C
 
@@ -149,6 +152,9 @@ def _fill_value(self, value):
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
                                f"with {value.ndim} dimensions.")
         return value.expand(self.shape)
+    if not isinstance(value, (numbers.Number, np.generic)):
+        raise TypeError(f"fill_(): argument 'value' must be Number or Tensor, not "
+                        f"{type(value).__name__}")
     return Tensor._make(np.full(self._data.shape, value, dtype=self._data.dtype))
 
 
@@ -189,10 +195,71 @@ def copy_(self, src, non_blocking=False):
     return self._inplace(_copy, src)
 
 
-def _random_fill(sample):
+def _floating_only(self, kernel):
+    if not self.dtype.is_floating_point:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for "
+                                  f"'{_TYPE_SHORT[self.dtype.name]}'")
+
+
+def _uniform(self, r, s, a=0.0, b=1.0):
+    _floating_only(self, "check_uniform_bounds")
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise RuntimeError(f"{'from' if not np.isfinite(a) else 'to'} is out of bounds for "
+                           f"{_C_NAMES[self.dtype.name]}")
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a:g}"
+                           f" > to={b:g}")
+    return r.uniform(a, b, s)
+
+
+def _normal(self, r, s, mean=0.0, std=1.0):
+    _floating_only(self, "normal_kernel_cpu")
+    if not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+    return r.normal(mean, std, s)
+
+
+def _exponential(self, r, s, lambd=1.0):
+    if not self.dtype.is_floating_point:
+        raise RuntimeError(f"Exponential distribution is a continuous probability distribution. "
+                           f"dtype must be a floating point but you specified "
+                           f"{_TYPE_SHORT[self.dtype.name]}")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+    return r.exponential(1.0 / lambd, s)
+
+
+def _bernoulli(self, r, s, p=0.5):
+    from ._creation import _check_probabilities
+    probs = p._data if isinstance(p, Tensor) else p
+    _check_probabilities(probs)
+    return r.random(s) < probs
+
+
+# random_() with no bounds: [0, 2^mantissa] for floats (every integer exact), the whole
+# non-negative range for integers, as torch
+_RANDOM_TOP = {"float16": 1 << 11, "float32": 1 << 24, "float64": 1 << 53, "int8": 1 << 7,
+               "int16": 1 << 15, "int32": 1 << 31, "int64": 1 << 63, "uint8": 1 << 8,
+               "bool": 2}
+
+
+def _random(self, r, s, a=None, b=None):
+    if a is None:
+        low, high = 0, _RANDOM_TOP[self.dtype.name] + (self.dtype.is_floating_point)
+    elif b is None:
+        low, high = 0, a
+    else:
+        low, high = a, b
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    return r.integers(low, high, s)
+
+
+def _random_method(sample):
     def method(self, *args, generator=None, **kwargs):
         from ._random import _rng
-        arr = sample(_rng(generator), self._data.shape, *args, **kwargs)
+        arr = sample(self, _rng(generator), self._data.shape, *args, **kwargs)
         self._inplace(lambda x: _overwrite(
             x, Tensor._make(np.asarray(arr, dtype=x._data.dtype))))
         return self
@@ -202,13 +269,11 @@ def _random_fill(sample):
 Tensor.fill_ = fill_
 Tensor.zero_ = zero_
 Tensor.copy_ = copy_
-Tensor.uniform_ = _random_fill(lambda r, s, a=0.0, b=1.0: r.uniform(a, b, s))
-Tensor.normal_ = _random_fill(lambda r, s, mean=0.0, std=1.0: r.normal(mean, std, s))
-Tensor.exponential_ = _random_fill(lambda r, s, lambd=1.0: r.exponential(1.0 / lambd, s))
-Tensor.bernoulli_ = _random_fill(lambda r, s, p=0.5: (r.random(s) < (
-    p._data if isinstance(p, Tensor) else p)))
-Tensor.random_ = _random_fill(lambda r, s, a=0, b=None: r.integers(
-    0 if b is None else a, a if b is None else b, s))
+Tensor.uniform_ = _random_method(_uniform)
+Tensor.normal_ = _random_method(_normal)
+Tensor.exponential_ = _random_method(_exponential)
+Tensor.bernoulli_ = _random_method(_bernoulli)
+Tensor.random_ = _random_method(_random)
 
 
 def _set_(self, source):

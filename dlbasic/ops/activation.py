@@ -14,6 +14,7 @@ import numpy as np
 
 from ..autograd.function import Op
 from . import _special
+from ._util import quiet
 
 __all__ = []
 
@@ -84,6 +85,7 @@ class Elu(Op):
 
     _saves = ()
 
+    @quiet
     def forward(self, x, alpha, scale=1.0, input_scale=1.0, name=None):
         if name is not None:
             self._torch_name = name
@@ -95,6 +97,7 @@ class Elu(Op):
         self.e = np.exp(neg)
         return y.astype(x.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
         d = np.where(self.pos, self.scale, (self.scale * self.alpha * self.k) * self.e)
         return (g * d).astype(g.dtype, copy=False)
@@ -103,11 +106,13 @@ class Elu(Op):
 class Softplus(Op):
     """y = log(1 + e^(b*x))/b (y = x where b*x > threshold); dy/dx = sigmoid(b*x) (1 above)."""
 
+    @quiet
     def forward(self, x, beta, threshold):
         self.x, self.beta, self.threshold = x, beta, threshold
         bx = x * beta
         return np.where(bx > threshold, x, _special.softplus(bx) / beta).astype(x.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
         bx = self.x * self.beta
         return np.where(bx > self.threshold, g, g * _special.sigmoid(bx)).astype(g.dtype, copy=False)
@@ -130,6 +135,7 @@ class Softmax(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x, dim):
         self.dim = dim
         if x.size == 0:
@@ -139,6 +145,7 @@ class Softmax(Op):
         self.y = e / e.sum(axis=dim, keepdims=True)
         return self.y
 
+    @quiet
     def backward(self, g):
         y = self.y
         return y * (g - (g * y).sum(axis=self.dim, keepdims=True))
@@ -149,6 +156,7 @@ class LogSoftmax(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x, dim):
         self.dim = dim
         if x.size == 0:
@@ -158,6 +166,7 @@ class LogSoftmax(Op):
         self.y = s - np.log(np.exp(s).sum(axis=dim, keepdims=True))
         return self.y
 
+    @quiet
     def backward(self, g):
         return g - np.exp(self.y) * g.sum(axis=self.dim, keepdims=True)
 
@@ -198,11 +207,13 @@ class Gelu(Op):
 class Silu(Op):
     """y = x*sigmoid(x); dy/dx = s*(1 + x*(1 - s)), s = sigmoid(x)."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         self.s = _special.sigmoid(x)
         return x * self.s
 
+    @quiet
     def backward(self, g):
         # 1 + x(1 - s) cancels near x = -1.28: it is formed in float64 (no rounding but s's)
         s = self.s
@@ -213,11 +224,13 @@ class Silu(Op):
 class Mish(Op):
     """y = x*tanh(softplus(x)); dy/dx = t + x*sigmoid(x)*(1 - t^2), t = tanh(softplus(x))."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         self.t = _special.tanh(_special.softplus(x)).astype(x.dtype, copy=False)
         return x * self.t
 
+    @quiet
     def backward(self, g):
         # the two terms cancel where the gradient crosses 0 (x near -1.19): float64 inside
         x = self.x.astype(np.float64)
@@ -253,10 +266,12 @@ class Hardsigmoid(Op):
 class Hardswish(Op):
     """y = x*clip(x + 3, 0, 6)/6; dy/dx = 0 (x <= -3), x/3 + 1/2 (-3 < x < 3), 1 (x >= 3)."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
         x = self.x
         d = np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1))

@@ -1,11 +1,12 @@
 """Non-differentiable ops: comparisons, logical ops, predicates, sorting and top-k."""
 import collections
+import numbers
 
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor
-from ._util import promote, broadcast_error, wrap_dim
+from .._tensor import Tensor, _TYPE_SHORT
+from ._util import promote, broadcast_error, wrap_dim, shape_str
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal",
            "less_equal", "not_equal", "equal", "logical_and", "logical_or", "logical_xor",
@@ -43,6 +44,11 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 def _logical(npfn, name):
     def fn(input, other):
+        # numbers are allowed: the ``&`` / ``|`` / ``^`` operators come here with them
+        for arg, pos, x in (("input", 1, input), ("other", 2, other)):
+            if not isinstance(x, (Tensor, numbers.Number, np.generic)):
+                raise TypeError(f"{name}(): argument '{arg}' (position {pos}) must be Tensor, "
+                                f"not {type(x).__name__}")
         a = input._data if isinstance(input, Tensor) else np.asarray(input)
         b = other._data if isinstance(other, Tensor) else np.asarray(other)
         try:
@@ -103,13 +109,29 @@ def isinf(input):
     return Tensor._make(np.isinf(input._data))
 
 
+def _close_args(input, other):
+    if input.dtype is not other.dtype:
+        raise RuntimeError(f"{_TYPE_SHORT[input.dtype.name]} did not match "
+                           f"{_TYPE_SHORT[other.dtype.name]}")
+    a, b = input._data, other._data
+    if a.shape != b.shape:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise broadcast_error(a.shape, b.shape) from None
+    return a, b
+
+
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return Tensor._make(np.isclose(input._data, other._data, rtol=rtol, atol=atol,
-                                   equal_nan=equal_nan))
+    a, b = _close_args(input, other)
+    with np.errstate(all="ignore"):          # inf - inf inside NumPy's formula
+        return Tensor._make(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    a, b = _close_args(input, other)
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):
@@ -152,6 +174,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    if dim is not None:
+        dim = wrap_dim(dim, input.ndim)
     res = np.unique(input._data if dim is None else input._data, return_inverse=return_inverse,
                     return_counts=return_counts, axis=dim)
     if not isinstance(res, tuple):
@@ -178,11 +202,29 @@ def argwhere(input):
 def searchsorted(sorted_sequence, values, *, right=False, side=None):
     side = side or ("right" if right else "left")
     v = values._data if isinstance(values, Tensor) else np.asarray(values)
+    if sorted_sequence.ndim != 1:
+        if tuple(sorted_sequence.shape[:-1]) == tuple(v.shape[:-1]):
+            raise NotImplementedError("dlbasic's searchsorted takes a 1-D boundaries tensor")
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+            "dimensions of boundaries tensor and input value tensor must match, but we got "
+            f"boundaries tensor {shape_str(sorted_sequence.shape)} and input value tensor "
+            f"{shape_str(v.shape)}")
     return Tensor._make(np.asarray(np.searchsorted(sorted_sequence._data, v, side=side),
                                    dtype=np.int64))
 
 
 def bincount(input, weights=None, minlength=0):
+    x = input._data
+    if x.dtype.kind not in "iu":
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for "
+                                  f"'{_TYPE_SHORT[input.dtype.name]}'")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if x.ndim != 1 or (x.size and x.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if weights is not None and weights.shape != input.shape:
+        raise RuntimeError("weights should be 1-d and have the same length as input")
     w = None if weights is None else weights._data
     r = np.bincount(input._data, weights=w, minlength=minlength)
     return Tensor._make(r if w is not None else r.astype(np.int64))

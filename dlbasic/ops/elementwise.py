@@ -7,11 +7,11 @@ import numpy as np
 
 from .. import _dtype
 from .._parallel import for_blocks
-from .._tensor import Tensor
+from .._tensor import Tensor, _TYPE_SHORT
 from ..autograd.function import Op
 from ..autograd.grad_mode import _state
 from . import _special
-from ._util import promote, broadcast_error, as_tensor_operand
+from ._util import promote, broadcast_error, check_broadcast, as_tensor_operand, quiet
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sqrt",
            "rsqrt", "sin", "cos", "tanh", "sigmoid", "abs", "maximum", "minimum", "clamp",
@@ -92,10 +92,12 @@ class _MulSavesA(Mul):
 class Div(Op):
     """y = a / b; dy/da = 1/b, dy/db = -a/b^2 = -y/b."""
 
+    @quiet
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad
         gb = None
@@ -181,10 +183,17 @@ class DivNumber(MulNumber):
 
     def forward(self, x, c):
         self.c = c
-        return x / c
+        # only a divisor below 1 in size can make inf/nan of finite values (1/0, 1/1e-40)
+        return x / c if not -1 < c < 1 else _quiet_div(x, c)
 
     def backward(self, g):
-        return g / self.c
+        c = self.c
+        return g / c if not -1 < c < 1 else _quiet_div(g, c)
+
+
+@quiet
+def _quiet_div(a, b):
+    return a / b
 
 
 def _is_float_and_number(t, c):
@@ -210,9 +219,9 @@ class PowScalar(Op):
 
     def forward(self, x, p):
         self.x, self.p = x, p
-        if p == 2:
+        if p == 2:          # a plain product, like mul (see _util.quiet for why not quiet)
             return x * x
-        return np.power(x, x.dtype.type(p)) if x.dtype.kind == "f" else np.power(x, p)
+        return _power(x, p)
 
     def backward(self, g):
         p, x = self.p, self.x
@@ -220,7 +229,18 @@ class PowScalar(Op):
             return np.zeros_like(x)
         if p == 2:
             return g * 2 * x
-        return g * (p * np.power(x, x.dtype.type(p - 1)))
+        return _quiet_mul(g, p * _power(x, p - 1))
+
+
+@quiet
+def _power(x, p):
+    """x^p, silently inf/nan where torch gives them (0^-1, (-1)^0.5, 10^1000)."""
+    return np.power(x, x.dtype.type(p)) if x.dtype.kind == "f" else np.power(x, p)
+
+
+@quiet
+def _quiet_mul(a, b):
+    return a * b
 
 
 class PowTensor(Op):
@@ -228,11 +248,13 @@ class PowTensor(Op):
     _torch_name = "PowBackward1"
     _saves_output = True
 
+    @quiet
     def forward(self, a, b):
         y = np.power(a, b)
         self.a, self.b, self.y = a, b, y
         return y
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad
         a, b, y = self.a, self.b, self.y
@@ -240,8 +262,7 @@ class PowTensor(Op):
         if na:
             ga = g * np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(a.dtype, copy=False)
         if nb:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * np.where((a == 0) & (b >= 0), 0.0, y * np.log(a)).astype(a.dtype, copy=False)
+            gb = g * np.where((a == 0) & (b >= 0), 0.0, y * np.log(a)).astype(a.dtype, copy=False)
         return ga, gb
 
 
@@ -288,6 +309,10 @@ def sub(input, other, *, alpha=1, out=None):
         if _is_float_and_number(other, input):
             return RSubNumber.apply(other, c=input)
     if _is_bool(input) or _is_bool(other):
+        if isinstance(input, Tensor) and isinstance(other, Tensor) and _is_bool(input) and \
+                _is_bool(other):
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                               "supported. Use the `^` or `logical_xor()` operator instead.")
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")
@@ -344,11 +369,12 @@ class Reciprocal(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x):
-        with np.errstate(divide="ignore"):
-            self.y = np.reciprocal(x)
+        self.y = np.reciprocal(x)
         return self.y
 
+    @quiet
     def backward(self, g):
         y = self.y
         return g * -(y * y)
@@ -366,19 +392,31 @@ class RoundedDiv(Op):
         return np.zeros_like(g), np.zeros_like(g)
 
 
+def _check_integer_divisor(a, b, name):
+    """torch refuses an integer division by zero (NumPy gives 0 and a warning) and any
+    division of bools; a floating division gives inf/nan as IEEE 754 says."""
+    if a.dtype.kind != "f":
+        if a.dtype.kind == "b":
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Bool'")
+        if np.count_nonzero(b) != b.size:
+            raise RuntimeError("ZeroDivisionError")
+
+
+@quiet
 def _rounded_div_arrays(a, b, mode):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if mode == "trunc":
-            if a.dtype.kind == "f":
-                r = np.trunc(a / b)
-            else:                              # exact integer division rounding toward 0
-                q = np.floor_divide(a, b)
-                r = q + ((q < 0) & (q * b != a))
-        elif mode == "floor":
-            r = np.floor_divide(a, b)
-        else:
-            raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
-                             f"but found '{mode}'")
+    if mode == "trunc":
+        _check_integer_divisor(a, b, "div_trunc")
+        if a.dtype.kind == "f":
+            r = np.trunc(a / b)
+        else:                              # exact integer division rounding toward 0
+            q = np.floor_divide(a, b)
+            r = q + ((q < 0) & (q * b != a))
+    elif mode == "floor":
+        _check_integer_divisor(a, b, "div_floor")
+        r = np.floor_divide(a, b)
+    else:
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                           f"but found '{mode}'")
     return np.asarray(r, dtype=a.dtype)
 
 
@@ -387,15 +425,11 @@ def _rounded_div(input, other, mode):
     if a.dtype.is_floating_point and (a.requires_grad or b.requires_grad):
         try:
             return RoundedDiv.apply(a, b, mode=mode)
-        except ValueError as e:
-            if "rounding_mode" in str(e):
-                raise
+        except ValueError:
             raise broadcast_error(a._data.shape, b._data.shape) from None
     try:
         return Tensor._make(_rounded_div_arrays(a._data, b._data, mode))
-    except ValueError as e:
-        if "rounding_mode" in str(e):
-            raise
+    except ValueError:
         raise broadcast_error(a._data.shape, b._data.shape) from None
 
 
@@ -407,17 +441,18 @@ class Remainder(Op):
     """y = a - floor(a/b) b (sign of b); dy/da = 1, dy/db = -floor(a/b)."""
     _torch_name = "RemainderBackward0"
 
+    @quiet
     def forward(self, a, b):
         self.a, self.b = a, b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(np.mod(a, b), dtype=a.dtype)
+        _check_integer_divisor(a, b, "remainder")
+        return np.asarray(np.mod(a, b), dtype=a.dtype)
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad
         gb = None
         if nb:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = -g * np.floor(self.a / self.b)
+            gb = -g * np.floor(self.a / self.b)
         return (g if na else None), gb
 
 
@@ -425,17 +460,18 @@ class Fmod(Op):
     """y = a - trunc(a/b) b (sign of a); dy/da = 1, dy/db = -trunc(a/b)."""
     _torch_name = "FmodBackward0"
 
+    @quiet
     def forward(self, a, b):
         self.a, self.b = a, b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(np.fmod(a, b), dtype=a.dtype)
+        _check_integer_divisor(a, b, "fmod")
+        return np.asarray(np.fmod(a, b), dtype=a.dtype)
 
+    @quiet
     def backward(self, g):
         na, nb = self.needs_input_grad
         gb = None
         if nb:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = -g * np.trunc(self.a / self.b)
+            gb = -g * np.trunc(self.a / self.b)
         return (g if na else None), gb
 
 
@@ -507,6 +543,7 @@ class Exp(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x):
         self.y = np.exp(x)
         return self.y
@@ -518,11 +555,12 @@ class Exp(Op):
 class Log(Op):
     """y = ln x; dy/dx = 1/x."""
 
+    @quiet
     def forward(self, x):
         self.x = x
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(x)
+        return np.log(x)
 
+    @quiet
     def backward(self, g):
         return g / self.x
 
@@ -531,11 +569,12 @@ class Log1p(Op):
     """y = ln(1 + x); dy/dx = 1/(1 + x)."""
     _torch_name = "Log1PBackward0"
 
+    @quiet
     def forward(self, x):
         self.x = x
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log1p(x)
+        return np.log1p(x)
 
+    @quiet
     def backward(self, g):
         return g / (1 + self.x)
 
@@ -545,10 +584,12 @@ class Expm1(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x):
         self.y = np.expm1(x)
         return self.y
 
+    @quiet
     def backward(self, g):
         return g * (self.y + 1)
 
@@ -558,14 +599,14 @@ class Sqrt(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x):
-        with np.errstate(invalid="ignore"):
-            self.y = np.sqrt(x)
+        self.y = np.sqrt(x)
         return self.y
 
+    @quiet
     def backward(self, g):
-        with np.errstate(divide="ignore"):
-            return g / (2 * self.y)
+        return g / (2 * self.y)
 
 
 class Rsqrt(Op):
@@ -573,11 +614,12 @@ class Rsqrt(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.y = 1 / np.sqrt(x)
+        self.y = 1 / np.sqrt(x)
         return self.y
 
+    @quiet
     def backward(self, g):
         y = self.y
         return g * (-0.5 * y * y * y)
@@ -586,10 +628,12 @@ class Rsqrt(Op):
 class Sin(Op):
     """y = sin x; dy/dx = cos x."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         return np.sin(x)
 
+    @quiet
     def backward(self, g):
         return g * np.cos(self.x)
 
@@ -597,10 +641,12 @@ class Sin(Op):
 class Cos(Op):
     """y = cos x; dy/dx = -sin x."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         return np.cos(x)
 
+    @quiet
     def backward(self, g):
         return g * -np.sin(self.x)
 
@@ -610,10 +656,12 @@ class Tan(Op):
     _saves = ()
     _saves_output = True
 
+    @quiet
     def forward(self, x):
         self.y = np.tan(x)
         return self.y
 
+    @quiet
     def backward(self, g):
         return g * (1 + self.y * self.y)
 
@@ -657,6 +705,7 @@ class Atan(Op):
         self.x = x
         return np.arctan(x)
 
+    @quiet
     def backward(self, g):
         return g / (1 + self.x * self.x)
 
@@ -664,11 +713,12 @@ class Atan(Op):
 class Asin(Op):
     """y = asin x; dy/dx = 1/sqrt(1-x^2)."""
 
+    @quiet
     def forward(self, x):
         self.x = x
-        with np.errstate(invalid="ignore"):
-            return np.arcsin(x)
+        return np.arcsin(x)
 
+    @quiet
     def backward(self, g):
         return g / np.sqrt(1 - self.x * self.x)
 
@@ -676,11 +726,12 @@ class Asin(Op):
 class Acos(Op):
     """y = acos x; dy/dx = -1/sqrt(1-x^2)."""
 
+    @quiet
     def forward(self, x):
         self.x = x
-        with np.errstate(invalid="ignore"):
-            return np.arccos(x)
+        return np.arccos(x)
 
+    @quiet
     def backward(self, g):
         return -g / np.sqrt(1 - self.x * self.x)
 
@@ -688,10 +739,12 @@ class Acos(Op):
 class Sinh(Op):
     """y = sinh x; dy/dx = cosh x."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         return np.sinh(x)
 
+    @quiet
     def backward(self, g):
         return g * np.cosh(self.x)
 
@@ -699,10 +752,12 @@ class Sinh(Op):
 class Cosh(Op):
     """y = cosh x; dy/dx = sinh x."""
 
+    @quiet
     def forward(self, x):
         self.x = x
         return np.cosh(x)
 
+    @quiet
     def backward(self, g):
         return g * np.sinh(self.x)
 
@@ -732,14 +787,22 @@ class Erfc(Op):
 
 
 class Abs(Op):
-    """y = |x|; dy/dx = sign(x) (0 at x = 0, as torch)."""
+    """y = |x|; dy/dx = sgn(x), which is 0 at x = 0 and at NaN, as torch."""
 
     def forward(self, x):
         self.x = x
         return np.abs(x)
 
     def backward(self, g):
-        return g * np.sign(self.x)
+        return g * _sgn(self.x)
+
+
+def _sgn(x):
+    """torch.sign: -1, 0 or 1, and 0 for NaN (both comparisons are False there; np.sign gives
+    NaN)."""
+    s = np.greater(x, 0).astype(x.dtype)
+    s -= np.less(x, 0)
+    return s
 
 
 class Cast(Op):
@@ -849,6 +912,8 @@ absolute = abs
 
 
 def relu(input):
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("Boolean inputs not supported for relu")
     return Relu.apply(input)
 
 
@@ -909,6 +974,22 @@ class Round(_Piecewise):
     pass
 
 
+def _sign(x):
+    return _sgn(x) if x.dtype.kind == "f" else np.sign(x)
+
+
+class Frac(Op):
+    """y = x - trunc(x); dy/dx = 1 (nan at +-inf, silently, as torch)."""
+    _saves = ()
+
+    @quiet
+    def forward(self, x):
+        return x - np.trunc(x)
+
+    def backward(self, g):
+        return g
+
+
 def _step(cls, npfn, name):
     def fn(input):
         if input.dtype.is_floating_point:
@@ -918,7 +999,7 @@ def _step(cls, npfn, name):
     return fn
 
 
-sign = _step(Sign, np.sign, "sign")
+sign = _step(Sign, _sign, "sign")
 floor = _step(Floor, np.floor, "floor")
 ceil = _step(Ceil, np.ceil, "ceil")
 trunc = _step(Trunc, np.trunc, "trunc")
@@ -931,10 +1012,14 @@ def round(input, *, decimals=0):
 
 
 def frac(input):
+    if input.dtype.is_floating_point:
+        return Frac.apply(input)
     return sub(input, trunc(input))
 
 
 def lerp(input, end, weight):
+    shapes = [input.shape, end.shape] + ([weight.shape] if isinstance(weight, Tensor) else [])
+    check_broadcast(*shapes)          # torch names input, end, weight in that order
     return add(input, mul(weight, sub(end, input)))
 
 
@@ -1096,7 +1181,7 @@ def where(condition, input=None, other=None, *, out=None):
             condition = condition.bool()
         else:
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
-                               f"tensor with dtype {condition.dtype.name.capitalize()}")
+                               f"tensor with dtype {_TYPE_SHORT[condition.dtype.name]}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         dt = _dtype.result_type(input, other)          # two numbers: their default dtype
         input = Tensor._make(np.asarray(input, dtype=dt.np))
@@ -1104,5 +1189,5 @@ def where(condition, input=None, other=None, *, out=None):
     try:
         r = Where.apply(condition, a, b)
     except ValueError:
-        raise broadcast_error(a._data.shape, b._data.shape) from None
+        raise broadcast_error(condition._data.shape, a._data.shape, b._data.shape) from None
     return _into(out, r) if out is not None else r

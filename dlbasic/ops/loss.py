@@ -7,6 +7,7 @@ inside the kernel, because their 'mean' divides by the summed weights of the tar
 import numpy as np
 
 from ..autograd.function import Op
+from ._util import quiet
 from . import _special
 
 __all__ = []
@@ -24,8 +25,7 @@ def _reduce_indexed(loss, denom, reduction):
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return np.asarray(total, dtype=loss.dtype)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(total / denom, dtype=loss.dtype)
+    return np.asarray(total / denom, dtype=loss.dtype)
 
 
 def _upstream(g, denom, reduction, shape, dtype):
@@ -45,6 +45,7 @@ class NllLoss(Op):
     ``x`` is (M, C) with the class axis last; ``target`` (M,) holds class indexes."""
     _saves = ()
 
+    @quiet
     def forward(self, x, target, weight, ignore_index, reduction):
         m, c = x.shape
         valid = target != ignore_index
@@ -72,6 +73,7 @@ class CrossEntropy(Op):
     _saves = ()
     _torch_name = "NllLossBackward0"
 
+    @quiet
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
         m, c = x.shape
         dt = x.dtype
@@ -92,6 +94,7 @@ class CrossEntropy(Op):
         self.denom = w_t.sum(dtype=dt)
         return _reduce_indexed(loss.astype(dt, copy=False), self.denom, reduction)
 
+    @quiet
     def backward(self, g):
         logp, t, w_t = self.logp, self.t, self.w_t
         m, c = logp.shape
@@ -113,13 +116,14 @@ class BinaryCrossEntropy(Op):
     """l = -(y log x + (1 - y) log(1 - x)), each log clamped at -100 (as torch);
     dl/dx = (x - y) / max(x(1 - x), 1e-12), dl/dy = log(1 - x) - log x."""
 
+    @quiet
     def forward(self, x, y):
-        with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), -100)
-            log_1mx = np.maximum(np.log1p(-x), -100)
+        log_x = np.maximum(np.log(x), -100)
+        log_1mx = np.maximum(np.log1p(-x), -100)
         self.x, self.y, self.log_x, self.log_1mx = x, y, log_x, log_1mx
         return (-(y * log_x + (1 - y) * log_1mx)).astype(x.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
         x, y = self.x, self.y
         gx = gy = None
@@ -127,8 +131,7 @@ class BinaryCrossEntropy(Op):
             gx = g * (x - y) / np.maximum(x * (1 - x), x.dtype.type(1e-12))
         if self.needs_input_grad[1]:
             # unclamped, as torch: +-inf where x is exactly 0 or 1
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gy = g * (np.log1p(-x) - np.log(x))
+            gy = g * (np.log1p(-x) - np.log(x))
         return gx, gy
 
 
@@ -138,12 +141,14 @@ class BinaryCrossEntropyWithLogits(Op):
     dl/dx = (1 - y) - (1 + (p - 1) y) sigmoid(-x), dl/dy = -x + (p - 1) softplus(-x).
     (torch takes no gradient for pos_weight; neither do we.)"""
 
+    @quiet
     def forward(self, x, y, pos_weight=None):
         sp = _softplus0(-x)                      # = -log sigmoid(x), finite for any x
         lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
         self.x, self.y, self.sp, self.lw, self.pw = x, y, sp, lw, pos_weight
         return ((1 - y) * x + lw * sp).astype(x.dtype, copy=False)
 
+    @quiet
     def backward(self, g):
         x, y, sp, lw, pw = self.x, self.y, self.sp, self.lw, self.pw
         need = self.needs_input_grad
@@ -159,6 +164,7 @@ class SmoothL1(Op):
     dl/dx = clip(d / beta, -1, 1) = -dl/dy.  Huber(delta) = delta * SmoothL1(beta=delta)."""
     _saves = ()
 
+    @quiet
     def forward(self, x, y, beta, scale):
         d = x - y
         ad = np.abs(d)

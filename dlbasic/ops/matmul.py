@@ -4,7 +4,8 @@ import numpy as np
 from .. import _dtype
 from .._tensor import Tensor
 from ..autograd.function import Op
-from ._util import promote, shape_str
+from .._tensor import _TYPE_SHORT
+from ._util import promote, shape_str, broadcast_error, C_TYPE_NAMES
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "outer", "addmm", "einsum", "baddbmm",
            "tensordot", "inner"]
@@ -89,8 +90,11 @@ class _MatVec(Op):
 
 def _check_float_or_same(a, b, name):
     if a.dtype is not b.dtype:
+        if a.ndim == 1 and b.ndim == 1:
+            raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                               f"{_TYPE_SHORT[a.dtype.name]} and {_TYPE_SHORT[b.dtype.name]}")
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                           f"{a.dtype.name} != {b.dtype.name}")
+                           f"{C_TYPE_NAMES[a.dtype.name]} != {C_TYPE_NAMES[b.dtype.name]}")
 
 
 def matmul(input, other, *, out=None):
@@ -108,9 +112,13 @@ def matmul(input, other, *, out=None):
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{ka}] and src "
                                f"[{kb}] to have the same number of elements, but got {ka} and "
                                f"{kb} elements respectively")
-        if b.ndim == 1:
-            raise RuntimeError(f"size mismatch, got input ({a.shape[0] if a.ndim == 2 else _sz(a.shape)}), "
-                               f"mat ({_sz(a.shape)}), vec ({kb})")
+        if b.ndim == 1:              # torch folds a's batch dims into the rows
+            rows = int(np.prod(a.shape[:-1]))
+            raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{ka}), vec ({kb})")
+        if a.ndim == 1 and b.ndim > 2:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                               f"[{int(np.prod(b.shape[:-2]))}, {ka}] but got: "
+                               f"[{int(np.prod(b.shape[:-2]))}, {kb}].")
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
                            f"({_sz((int(np.prod(a.shape[:-1])) if a.ndim > 1 else 1, ka))} and "
                            f"{_sz(b.shape[-2:])})")
@@ -118,11 +126,7 @@ def matmul(input, other, *, out=None):
         try:
             r = MatMul.apply(a, b)
         except ValueError:
-            raise RuntimeError(f"The size of tensor a ({a.shape[-3] if a.ndim > 2 else 1}) must "
-                               f"match the size of tensor b ({b.shape[-3] if b.ndim > 2 else 1})"
-                               f" at non-singleton dimension 0: batch shapes "
-                               f"{shape_str(a.shape[:-2])} and {shape_str(b.shape[:-2])} do not "
-                               "broadcast") from None
+            raise broadcast_error(a.shape[:-2], b.shape[:-2]) from None
     else:
         r = _MatVec.apply(a, b)
     if out is not None:
@@ -181,6 +185,9 @@ inner = dot
 
 
 def outer(input, vec2):
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D")
     from .movement import unsqueeze
     return unsqueeze(input, 1) * unsqueeze(vec2, 0)
 
@@ -261,9 +268,44 @@ def einsum(equation, *operands):
         eq = eq + "->" + "".join(letters)
     if "..." in eq:
         raise NotImplementedError("einsum with '...' is not supported by dlbasic")
+    _check_einsum(eq, operands)
     dt = _dtype.result_type(*operands)
     ops = [o if o.dtype is dt else o.to(dt) for o in operands]
     return Einsum.apply(*ops, eq=eq)
+
+
+def _check_einsum(eq, operands):
+    """torch's einsum errors, raised before NumPy can word them."""
+    ins, out = eq.split("->")
+    terms = ins.split(",")
+    if len(terms) > len(operands):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the "
+                           "equation")
+    if len(terms) < len(operands):
+        raise RuntimeError("einsum(): more operands were provided than specified in the "
+                           "equation")
+    sizes = {}
+    for i, (term, op) in enumerate(zip(terms, operands)):
+        if len(term) != op.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(term)})"
+                               f" does not match the number of dimensions ({op.ndim}) for "
+                               f"operand {i} and no ellipsis was given")
+        seen = {}
+        for c, n in zip(term, op.shape):
+            if c in seen and seen[c] != n:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {i} but "
+                                   f"the sizes don't match, {seen[c]} != {n}")
+            seen[c] = n
+        for c, n in seen.items():
+            prev = sizes.get(c)
+            if prev is not None and prev != n and prev != 1 and n != 1:
+                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which "
+                                   f"does not broadcast with previously seen size {prev}")
+            sizes[c] = n if prev in (None, 1) else prev
+    for c in out:
+        if c not in sizes:
+            raise RuntimeError(f"einsum(): output subscript {c} does not appear in the equation "
+                               "for any input operand")
 
 
 def tensordot(a, b, dims=2):

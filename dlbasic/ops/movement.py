@@ -2,12 +2,15 @@
 
 Their backward moves the gradient back to where each element came from; no arithmetic.
 """
+import numbers
+import operator
+
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor
+from .._tensor import Tensor, _TYPE_NAMES, _TYPE_SHORT
 from ..autograd.function import Op, MultiOutputOp
-from ._util import normalize_dims, wrap_dim, shape_str
+from ._util import normalize_dims, wrap_dim, shape_str, broadcast_error, C_TYPE_NAMES
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "permute",
            "transpose", "swapaxes", "t", "expand", "expand_as", "repeat", "cat", "concat",
@@ -19,10 +22,23 @@ __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "p
            "repeat_interleave"]
 
 
-def _shape_arg(shape):
+def _shape_arg(shape, name="view"):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    try:
+        return tuple([operator.index(s) for s in shape])
+    except TypeError:
+        pos, bad = next((i, s) for i, s in enumerate(shape) if not _is_index(s))
+        raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, but "
+                        f"found element of type {type(bad).__name__} at pos {pos}") from None
+
+
+def _is_index(s):
+    try:
+        operator.index(s)
+        return True
+    except TypeError:
+        return False
 
 
 def _infer_shape(shape, numel, input_shape):
@@ -30,10 +46,11 @@ def _infer_shape(shape, numel, input_shape):
     if len(neg) > 1:
         raise RuntimeError("only one dimension can be inferred")
     known = 1
-    for s in shape:
+    for i, s in enumerate(shape):
         if s != -1:
             if s < 0:
-                raise RuntimeError(f"invalid shape dimension {s}")
+                raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape "
+                                   f"{shape_str(shape)}")
             known *= s
     if neg:
         if known == 0 or numel % known:
@@ -67,8 +84,7 @@ def reshape(input, *shape):
 
 def view(input, *shape):
     if len(shape) == 1 and isinstance(shape[0], _dtype.dtype):
-        dt = shape[0]
-        return Tensor._make(input._data.view(dt.np))
+        return _view_dtype(input, shape[0])
     shape = _infer_shape(_shape_arg(shape), input._data.size, input.shape)
     if not input._data.flags.c_contiguous and input._data.size > 1:
         # a view must not copy: refuse when the memory layout makes that impossible
@@ -80,6 +96,24 @@ def view(input, *shape):
                                "(at least one dimension spans across two contiguous subspaces)."
                                " Use .reshape(...) instead.") from None
     return Reshape.apply(input, shape=shape)
+
+
+def _view_dtype(input, dt):
+    """The same bytes read as another dtype; the last dim scales by the size ratio (torch)."""
+    x = input._data
+    old, new = x.dtype.itemsize, dt.np.itemsize
+    if old != new:
+        what = f"to view {_TYPE_SHORT[x.dtype.name]} as {_TYPE_SHORT[dt.name]} (different " \
+               "element sizes)"
+        if x.ndim == 0:
+            raise RuntimeError(f"self.dim() cannot be 0 {what}")
+        if x.shape[-1] != 1 and x.strides[-1] != old:
+            raise RuntimeError(f"self.stride(-1) must be 1 {what}, but got "
+                               f"{x.strides[-1] // old}")
+        if new > old and x.shape[-1] % (new // old):
+            raise RuntimeError(f"self.size(-1) must be divisible by {new // old} {what}, but got "
+                               f"{x.shape[-1]}")
+    return Tensor._make(x.view(dt.np))
 
 
 def view_as(input, other):
@@ -112,7 +146,13 @@ def unflatten(input, dim, sizes):
     d = wrap_dim(dim, input.ndim)
     sizes = tuple(sizes)
     shp = input.shape
-    sizes = _infer_shape(sizes, shp[d], shp)
+    try:
+        sizes = _infer_shape(sizes, shp[d], shp)
+    except RuntimeError as e:
+        if "is invalid for input" not in str(e):
+            raise
+        raise RuntimeError(f"unflatten: Provided sizes {shape_str(sizes)} don't multiply up to "
+                           f"the size of dim {dim} ({shp[d]}) in the input tensor") from None
     return reshape(input, tuple(shp[:d]) + sizes + tuple(shp[d + 1:]))
 
 
@@ -232,34 +272,36 @@ class Expand(Op):
         return g      # the engine sums g back to the input's shape
 
 
-def expand(input, *sizes):
-    sizes = _shape_arg(sizes)
-    shp = input.shape
+def _expanded_shape(shp, sizes, dtype):
+    """``sizes`` with -1 resolved, or torch's error for a tensor of shape ``shp``."""
     if len(sizes) < len(shp):
-        raise RuntimeError(f"expand(torch.FloatTensor{{{shape_str(shp)}}}, size="
-                           f"{shape_str(sizes)}): the number of sizes provided ({len(sizes)}) "
-                           f"must be greater or equal to the number of dimensions in the tensor "
-                           f"({len(shp)})")
+        raise RuntimeError(f"expand({_TYPE_NAMES.get(dtype.name, 'torch.Tensor')}"
+                           f"{{{shape_str(shp)}}}, size={shape_str(sizes)}): the number of sizes "
+                           f"provided ({len(sizes)}) must be greater or equal to the number of "
+                           f"dimensions in the tensor ({len(shp)})")
     lead = len(sizes) - len(shp)
-    new = []
-    for i, s in enumerate(sizes):
+    new = list(sizes)
+    for i in range(len(sizes) - 1, -1, -1):       # torch reports the last mismatch first
+        s = sizes[i]
         if i < lead:
             if s < 0:
                 raise RuntimeError("expand: -1 is not allowed in a leading, non-existing "
                                    "dimension")
-            new.append(s)
         else:
             cur = shp[i - lead]
             if s == -1:
-                new.append(cur)
-            elif cur == 1 or cur == s:
-                new.append(s)
-            else:
+                new[i] = cur
+            elif cur != 1 and cur != s:
                 raise RuntimeError(f"The expanded size of the tensor ({s}) must match the "
                                    f"existing size ({cur}) at non-singleton dimension {i}.  "
                                    f"Target sizes: {shape_str(sizes)}.  Tensor sizes: "
                                    f"{shape_str(shp)}")
-    return Expand.apply(input, shape=tuple(new))
+    return tuple(new)
+
+
+def expand(input, *sizes):
+    sizes = _shape_arg(sizes, "expand")
+    return Expand.apply(input, shape=_expanded_shape(input.shape, sizes, input.dtype))
 
 
 def expand_as(input, other):
@@ -270,7 +312,11 @@ broadcast_to = expand
 
 
 def broadcast_tensors(*tensors):
-    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    shapes = [t.shape for t in tensors]
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise broadcast_error(*shapes) from None
     return tuple(expand(t, shape) for t in tensors)
 
 
@@ -292,10 +338,15 @@ class Repeat(Op):
 
 
 def repeat(input, *sizes):
-    reps = _shape_arg(sizes)
+    reps = _shape_arg(sizes, "repeat")
     if len(reps) < input.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
                            "of dimensions of tensor")
+    if min(reps, default=0) < 0:
+        shp = (1,) * (len(reps) - input.ndim) + tuple(input.shape)
+        out = [r * s for r, s in zip(reps, shp)]
+        bad = next(o for o in out if o < 0)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {out}")
     return Repeat.apply(input, reps=reps)
 
 
@@ -311,6 +362,17 @@ def repeat_interleave(input, repeats, dim=None):
         input, dim = reshape(input, -1), 0
     d = wrap_dim(dim, input.ndim)
     reps = repeats._data if isinstance(repeats, Tensor) else repeats
+    if isinstance(repeats, Tensor):
+        if reps.ndim > 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if reps.ndim == 1 and reps.shape[0] not in (1, input.shape[d]):
+            raise RuntimeError(f"repeats must have the same size as input along dim, but got "
+                               f"repeats.size(0) = {reps.shape[0]} and input.size({d}) = "
+                               f"{input.shape[d]}")
+        if reps.size and reps.min() < 0:
+            raise RuntimeError("repeats can not be negative")
+    elif reps < 0:
+        raise RuntimeError("Repeats must be non-negative")
     idx = np.repeat(np.arange(input.shape[d]), reps)
     return index_select(input, d, Tensor._make(idx.astype(np.int64)))
 
@@ -339,8 +401,13 @@ class Cat(Op):
 
 def _common(tensors, name):
     if isinstance(tensors, Tensor):
-        raise TypeError(f"{name}(): argument 'tensors' must be tuple of Tensors, not Tensor")
+        raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                        "not Tensor")
     tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
+                            f"{type(t).__name__}")
     if not tensors:
         if name == "cat":
             raise ValueError("torch.cat(): expected a non-empty list of Tensors")
@@ -369,9 +436,17 @@ def cat(tensors, dim=0, *, out=None):
                                    f"tensor number {i} in the list.")
     r = Cat.apply(*tensors, axis=axis)
     if out is not None:
-        from .elementwise import _into
-        return _into(out, r)
+        return _cat_into(out, r)
     return r
+
+
+def _cat_into(out, r):
+    from .elementwise import _into
+    if isinstance(out, Tensor) and not np.can_cast(r._data.dtype, out._data.dtype, "same_kind"):
+        # torch's cat (and stack, which is a cat) says this with a TypeError
+        raise TypeError(f"torch.cat(): input types can't be cast to the desired output type "
+                        f"{_TYPE_SHORT[out.dtype.name]}")
+    return _into(out, r)
 
 
 concat = cat
@@ -402,8 +477,7 @@ def stack(tensors, dim=0, *, out=None):
     axis = wrap_dim(dim, len(ref) + 1)
     r = Stack.apply(*tensors, axis=axis)
     if out is not None:
-        from .elementwise import _into
-        return _into(out, r)
+        return _cat_into(out, r)
     return r
 
 
@@ -487,8 +561,11 @@ def roll(input, shifts, dims=None):
     if dims is None:
         flat = reshape(input, -1)
         return reshape(roll(flat, shifts, 0), input.shape)
-    if isinstance(shifts, int):
-        shifts, dims = (shifts,), (dims,) if isinstance(dims, int) else tuple(dims)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:"
+                           f"{len(dims)}")
     out = input
     for s, d in zip(shifts, dims):
         d = wrap_dim(d, input.ndim)
@@ -506,6 +583,9 @@ def narrow(input, dim, start, length):
     n = input.shape[axis]
     if isinstance(start, Tensor):
         start = int(start.item())
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got "
+                         f"{start})")
     if start < 0:
         start += n
     if not 0 <= start <= n or length < 0 or start + length > n:
@@ -515,6 +595,9 @@ def narrow(input, dim, start, length):
 
 
 def select(input, dim, index):
+    if not _is_index(index):
+        raise TypeError(f"select(): argument 'index' (position 2) must be int, not "
+                        f"{type(index).__name__}")
     axis = wrap_dim(dim, input.ndim)
     n = input.shape[axis]
     if not -n <= index < n:
@@ -525,8 +608,48 @@ def select(input, dim, index):
 
 # -- indexing ---------------------------------------------------------------------------
 
+_BAD_INDEX = ("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
+              "are valid indices (got {})")
+
+
+def _dims_used(k):
+    """How many dims of the indexed tensor one entry of a key consumes."""
+    if k is None or k is Ellipsis or isinstance(k, (bool, np.bool_)):
+        return 0
+    if isinstance(k, Tensor):
+        return k.ndim if k.dtype is _dtype.bool_ or k.dtype is _dtype.uint8 else 1
+    if isinstance(k, np.ndarray) and k.dtype == bool:
+        return k.ndim
+    return 1
+
+
+def _check_mask(mask, shape, dim):
+    """torch's IndexError for a boolean mask that does not cover the dims it indexes."""
+    covered = tuple(shape[dim:dim + mask.ndim])
+    if mask.shape == covered:
+        return
+    if mask.ndim > len(shape) - dim:
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    i = next(i for i, (m, s) in enumerate(zip(mask.shape, covered)) if m != s)
+    raise IndexError(f"The shape of the mask {shape_str(mask.shape)} at index {i} does not match "
+                     f"the shape of the indexed tensor {shape_str(shape)} at index {dim + i}")
+
+
+def _check_slice(k):
+    """torch's errors for a slice that is not ints with a positive step."""
+    for v in (k.start, k.stop, k.step):
+        if v is not None and not _is_index(v):
+            raise TypeError("slice indices must be integers or None or have an __index__ "
+                            "method")
+    if k.step is not None:
+        if k.step == 0:
+            raise ValueError("slice step cannot be zero")
+        if k.step < 0:
+            raise ValueError("step must be greater than zero")
+
+
 def _convert_key(key, shape):
-    """Turn Tensors inside an index into arrays and check bounds the way torch reports them."""
+    """Turn Tensors inside an index into arrays and check it the way torch reports errors."""
     if isinstance(key, list) and len(key) < 32 and any(
             k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, Tensor))
             for k in key):
@@ -537,25 +660,55 @@ def _convert_key(key, shape):
     advanced = False
     dim = 0
     for k in key:
+        if type(k) is int:                  # the common cases first: an int, a plain slice
+            if dim >= len(shape):
+                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+            n = shape[dim]
+            if not -n <= k < n:
+                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
+            dim += 1
+            out.append(k)
+            continue
+        if type(k) is slice:
+            st = k.step
+            if not ((st is None or (type(st) is int and st > 0)) and
+                    (k.start is None or type(k.start) is int) and
+                    (k.stop is None or type(k.stop) is int)):
+                _check_slice(k)
+            if dim >= len(shape):
+                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+            dim += 1
+            out.append(k)
+            continue
         if isinstance(k, Tensor):
             arr = k._data
-            if arr.dtype.kind == "f":
+            if arr.dtype.kind not in "iub" or arr.dtype in (np.int8, np.int16):
                 raise IndexError("tensors used as indices must be long, int, byte or bool "
                                  "tensors")
             if arr.dtype == np.uint8:
                 arr = arr.astype(bool)
             k = arr
-        elif isinstance(k, (list,)) and k and not isinstance(k[0], slice):
-            k = np.asarray(k)
-            if k.dtype.kind == "f":
+        elif isinstance(k, (list, tuple)) and not k:
+            k = np.zeros(0, dtype=np.int64)
+        elif isinstance(k, (list, tuple)) and not isinstance(k[0], slice):
+            try:
+                k = np.asarray(k)
+            except ValueError:          # ragged: torch's own message, from its tensor()
+                from .._creation import tensor
+                tensor(list(k))
+                raise
+            if k.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int, byte or bool "
                                  "tensors")
         if isinstance(k, np.ndarray):
             advanced = True
             if k.dtype == bool:
+                _check_mask(k, shape, dim)
                 dim += k.ndim
             else:
-                if k.size and dim < len(shape):
+                if dim >= len(shape):
+                    raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+                if k.size:
                     n = shape[dim]
                     bad = (k >= n) | (k < -n)
                     if bad.any():
@@ -563,23 +716,29 @@ def _convert_key(key, shape):
                         raise IndexError(f"index {v} is out of bounds for dimension {dim} with "
                                          f"size {n}")
                 dim += 1
-        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        elif isinstance(k, (bool, np.bool_)):
+            advanced = True
+        elif isinstance(k, (int, np.integer)):
             if dim >= len(shape):
                 raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
             n = shape[dim]
             if not -n <= k < n:
                 raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
             dim += 1
-        elif k is None or k is Ellipsis:
-            if k is Ellipsis:
-                dim = len(shape) - sum(1 for j in key if j is not None and j is not Ellipsis
-                                       and not (isinstance(j, np.ndarray) and j.dtype == bool))
+        elif k is Ellipsis:
+            dim = len(shape) - sum(_dims_used(j) for j in key if j is not Ellipsis)
+        elif k is None:
+            pass
         elif isinstance(k, slice):
-            if k.step is not None and k.step <= 0:
-                raise ValueError("step must be greater than zero")
+            _check_slice(k)
+            if dim >= len(shape):
+                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
             dim += 1
-        elif isinstance(k, bool):
-            advanced = True
+        elif isinstance(k, (str, bytes)):
+            # torch turns the string into a tensor and fails there, with a TypeError
+            raise TypeError(_BAD_INDEX.format(type(k).__name__))
+        else:
+            raise IndexError(_BAD_INDEX.format(type(k).__name__))
         out.append(k)
     return tuple(out), advanced
 
@@ -664,20 +823,57 @@ class IndexPut(Op):
 
 def setitem(input, key, value):
     """``input[key] = value`` in place, recorded by autograd when needed."""
-    key, _ = _convert_key(key, input.shape)
+    key, advanced = _convert_key(key, input.shape)
     if not isinstance(value, Tensor):
-        value = Tensor._make(np.asarray(value, dtype=input._data.dtype))
+        if not isinstance(value, (numbers.Number, np.generic, np.ndarray, list, tuple)):
+            raise TypeError(f"can't assign a {type(value).__name__} to a "
+                            f"{_TYPE_NAMES.get(input.dtype.name, 'torch.Tensor')}")
+        from .._creation import tensor
+        value = Tensor._make(np.asarray(value, dtype=input._data.dtype)) if isinstance(
+            value, (numbers.Number, np.generic, np.ndarray)) else tensor(value, dtype=input.dtype)
     elif value.dtype is not input.dtype:
         value = value.to(input.dtype)
 
     def _put(x, v):
         return IndexPut.apply(x, v, key=key, accumulate=False)
-    input._inplace(_put, value)
+    try:
+        input._inplace(_put, value)
+    except ValueError:
+        raise _setitem_error(input._data[key].shape, value, advanced) from None
+
+
+def _setitem_error(target, value, advanced):
+    """torch's words for a value that does not fit the indexed part."""
+    vshape = tuple(value.shape)
+    if advanced:
+        return RuntimeError(f"shape mismatch: value tensor of shape {shape_str(vshape)} cannot "
+                            f"be broadcast to indexing result of shape {shape_str(target)}")
+    while len(vshape) > len(target) and vshape[0] == 1:      # torch drops leading 1s
+        vshape = vshape[1:]
+    try:
+        _expanded_shape(vshape, tuple(target), value.dtype)
+    except RuntimeError as e:
+        return e
+    return broadcast_error(target, vshape)
 
 
 def index_select(input, dim, index):
     axis = wrap_dim(dim, input.ndim)
-    idx = index._data.reshape(-1) if isinstance(index, Tensor) else np.asarray(index)
+    if not isinstance(index, Tensor):
+        raise TypeError(f"index_select(): argument 'index' (position 2) must be Tensor, not "
+                        f"{type(index).__name__}")
+    idx = index._data
+    if idx.dtype not in (np.int64, np.int32):
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
+    if idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    idx = idx.reshape(-1)
+    n = input.shape[axis] if input.ndim else 1
+    # torch takes no negative index here (getitem would wrap it)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError("index out of range in self")
+    if input.ndim == 0:
+        return reshape(input, idx.shape) if idx.size else reshape(input, -1)[0:0]
     return getitem(input, (slice(None),) * axis + (Tensor._make(idx.astype(np.int64)),))
 
 
@@ -696,10 +892,38 @@ class Gather(Op):
         return out
 
 
+def _along(index, axis):
+    """The NumPy key that addresses ``x[i0, .., index[i], .., ik]`` for every position i of
+    ``index`` (the element torch's gather/scatter read or write)."""
+    key = list(np.indices(index.shape, sparse=True))
+    key[axis] = index
+    return tuple(key)
+
+
 def _scatter_add_into(out, index, src, axis):
-    idx = list(np.indices(index.shape, sparse=True))
-    idx[axis] = index
-    np.add.at(out, tuple(idx), src)
+    np.add.at(out, _along(index, axis), src)
+
+
+def _check_index_bounds(idx, n, axis):
+    """gather/scatter take indices in [0, n) only (no negative wrap-around), as torch."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        v = int(idx[(idx < 0) | (idx >= n)].reshape(-1)[0])
+        raise RuntimeError(f"index {v} is out of bounds for dimension {axis} with size {n}")
+
+
+def _index_fits(idx, self_shape, axis, src_shape=None, name="scatter"):
+    """torch: index no larger than self apart from ``axis`` (and than src everywhere)."""
+    for d, s in enumerate(idx.shape):
+        if (d != axis and s > self_shape[d]) or (src_shape is not None and s > src_shape[d]):
+            if name == "gather":
+                raise RuntimeError(f"Size does not match at dimension {d} expected index "
+                                   f"{shape_str(idx.shape)} to be no larger than self "
+                                   f"{shape_str(self_shape)} apart from dimension {axis}")
+            msg = (f"Expected index {shape_str(idx.shape)} to be no larger than self "
+                   f"{shape_str(self_shape)} apart from dimension {axis}")
+            if src_shape is not None:
+                msg += f" and to be no larger size than src {shape_str(src_shape)}"
+            raise RuntimeError(msg)
 
 
 def gather(input, dim, index):
@@ -707,13 +931,15 @@ def gather(input, dim, index):
     idx = index._data
     if idx.dtype not in (np.int64, np.int32):
         raise RuntimeError("gather(): Expected dtype int32/int64 for index")
-    if idx.ndim != input.ndim:
+    if max(idx.ndim, 1) != max(input.ndim, 1):
         raise RuntimeError("Index tensor must have the same number of dimensions as input "
                            "tensor")
+    if input.ndim == 0 or idx.ndim == 0:      # torch reads 0-d tensors as 1-d here
+        out = gather(reshape(input, -1), 0, Tensor._make(idx.reshape(-1)))
+        return reshape(out, idx.shape)
     n = input.shape[axis]
-    if idx.size and (idx.max() >= n or idx.min() < -n):
-        raise RuntimeError(f"index {int(idx.max())} is out of bounds for dimension {axis} with "
-                           f"size {n}")
+    _check_index_bounds(idx, n, axis)
+    _index_fits(idx, input.shape, axis, name="gather")
     if idx.shape != input.shape:
         # torch allows an index smaller than input on the other axes
         sl = tuple(slice(0, s) if d != axis else slice(None) for d, s in enumerate(idx.shape))
@@ -721,21 +947,46 @@ def gather(input, dim, index):
     return Gather.apply(input, index=idx, axis=axis)
 
 
-def take_along_dim(input, indices, dim):
-    return gather(input, dim, indices)
+def take_along_dim(input, indices, dim=None):
+    """gather, except that input and indices broadcast against each other off ``dim``."""
+    if indices.dtype is not _dtype.int64:
+        raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be Long but got "
+                           f"{_TYPE_SHORT[indices.dtype.name]}")
+    if dim is None:
+        return gather(reshape(input, -1), 0, reshape(indices, -1))
+    if input.ndim != indices.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but got {input.ndim} dimensions for input, "
+                           f"and {indices.ndim} dimensions for indices")
+    axis = wrap_dim(dim, input.ndim)
+    a = list(input.shape)
+    b = list(indices.shape)
+    a[axis] = b[axis] = 1
+    try:
+        common = list(np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        raise broadcast_error(a, b) from None
+    x_shape, i_shape = list(common), list(common)
+    x_shape[axis], i_shape[axis] = input.shape[axis], indices.shape[axis]
+    x = input if list(input.shape) == x_shape else expand(input, x_shape)
+    idx = indices if list(indices.shape) == i_shape else expand(indices, i_shape)
+    return gather(x, axis, Tensor._make(np.ascontiguousarray(idx._data)))
 
 
 class Scatter(Op):
-    """y = x with y[index] = src along an axis; dx = g with zeros where written."""
+    """y = x with y[index] = src along an axis (or += src, *= src); dx = g with zeros where
+    written (add: g), dsrc = g read at the written places."""
     _saves = ()
 
-    def forward(self, x, src, index, axis, add):
-        self.index, self.axis, self.add = index, axis, add
+    def forward(self, x, src, index, axis, reduce):
+        self.key, self.reduce = _along(index, axis), reduce
         out = x.copy()
-        if add:
-            _scatter_add_into(out, index, src, axis)
+        if reduce == "add":
+            np.add.at(out, self.key, src)
+        elif reduce == "multiply":
+            np.multiply.at(out, self.key, src)
         else:
-            np.put_along_axis(out, index, src, axis=axis)
+            out[self.key] = src
         return out
 
     def backward(self, g):
@@ -743,37 +994,80 @@ class Scatter(Op):
         gx = gs = None
         if nx:
             gx = g.copy()
-            if not self.add:
-                np.put_along_axis(gx, self.index, 0, axis=self.axis)
+            if self.reduce is None:
+                gx[self.key] = 0
         if ns:
-            gs = np.take_along_axis(g, self.index, axis=self.axis)
+            gs = g[self.key]
         return gx, gs
 
 
-def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+def _scatter_args(name, input, dim, index, src):
+    """Checked (input, axis, index array, src) for scatter/scatter_add, as torch checks them;
+    0-d tensors are read as 1-d (torch's ensure_nonempty_dim)."""
     axis = wrap_dim(dim, input.ndim)
     idx = index._data
-    if src is None or not isinstance(src, Tensor):
+    if idx.dtype not in (np.int64, np.int32):
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index")
+    nd = max(input.ndim, 1)
+    if max(idx.ndim, 1) != nd:
+        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+    if isinstance(src, Tensor):
+        if max(src.ndim, 1) != nd:
+            raise RuntimeError("Index tensor must have the same number of dimensions as src "
+                               "tensor")
+        if src.dtype is not input.dtype:
+            raise RuntimeError(f"{name}(): Expected self.dtype to be equal to src.dtype")
+    if idx.ndim == 0:
+        idx = idx.reshape(1)
+    if isinstance(src, Tensor) and src.ndim == 0:
+        src = reshape(src, 1)
+    self_shape = input.shape if input.ndim else (1,)
+    _index_fits(idx, self_shape, axis, src.shape if isinstance(src, Tensor) else None)
+    _check_index_bounds(idx, self_shape[axis], axis)
+    if isinstance(src, Tensor) and src.shape != idx.shape:
+        # torch reads only the leading index.shape block of a larger src
+        src = getitem(src, tuple(slice(0, s) for s in idx.shape))
+    return axis, idx, src
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    if reduce not in (None, "add", "multiply"):
+        raise RuntimeError("reduce argument must be either add or multiply.")
+    if src is None and value is None:
+        raise TypeError("scatter() missing a 'src' tensor or a 'value' number")
+    axis, idx, src = _scatter_args("scatter", input, dim, index, src)
+    if not isinstance(src, Tensor):
         fill = value if value is not None else src
         src = Tensor._make(np.full(idx.shape, fill, dtype=input._data.dtype))
-    else:
-        sl = tuple(slice(0, s) for s in idx.shape)
-        src = getitem(src, sl) if src.shape != idx.shape else src
-    return Scatter.apply(input, src, index=idx, axis=axis, add=(reduce == "add"))
+    return _apply_scatter(input, src, idx, axis, reduce)
+
+
+def _apply_scatter(input, src, idx, axis, reduce):
+    if input.ndim == 0:
+        out = Scatter.apply(reshape(input, 1), src, index=idx, axis=0, reduce=reduce)
+        return reshape(out, ())
+    return Scatter.apply(input, src, index=idx, axis=axis, reduce=reduce)
 
 
 def scatter_add(input, dim, index, src):
-    axis = wrap_dim(dim, input.ndim)
-    idx = index._data
-    if src.shape != idx.shape:
-        # torch reads only the leading index.shape block of a larger src
-        src = getitem(src, tuple(slice(0, s) for s in idx.shape))
-    return Scatter.apply(input, src, index=idx, axis=axis, add=True)
+    axis, idx, src = _scatter_args("scatter", input, dim, index, src)
+    return _apply_scatter(input, src, idx, axis, "add")
 
 
 def index_add(input, dim, index, source, *, alpha=1):
     axis = wrap_dim(dim, input.ndim)
-    key = (slice(None),) * axis + (index._data,)
+    idx = index._data
+    if idx.dtype not in (np.int64, np.int32):
+        raise RuntimeError(f"index_add_(): Expected dtype int32/int64 for index but got: "
+                           f"{_TYPE_SHORT[index.dtype.name]}")
+    n_src = source.shape[axis] if source.ndim else 1
+    if idx.size != n_src:
+        raise RuntimeError(f"index_add_(): Number of indices ({idx.size}) should be equal to "
+                           f"source.size(dim): ({n_src}), for dim: {axis}")
+    n = input.shape[axis] if input.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError("index out of range in self")
+    key = (slice(None),) * axis + (idx.reshape(-1),)
     src = source if alpha == 1 else source * alpha
     return IndexPut.apply(input, src, key=key, accumulate=True)
 
@@ -785,16 +1079,24 @@ def masked_fill(input, mask, value):
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value.ndim} dimension(s).")
         v = value.to(input.dtype)
+    elif not isinstance(value, (numbers.Number, np.generic)):
+        raise TypeError(f"masked_fill(): argument 'value' must be Number or Tensor, not "
+                        f"{type(value).__name__}")
     else:
         v = Tensor._make(np.asarray(value, dtype=input._data.dtype))
     if mask.dtype is not _dtype.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype.name}")
+                           f"{C_TYPE_NAMES[mask.dtype.name]}")
     return where(mask, v, input)
 
 
 def masked_select(input, mask):
-    shape = np.broadcast_shapes(input.shape, mask.shape)
+    if mask.dtype is not _dtype.bool_:
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
+    try:
+        shape = np.broadcast_shapes(input.shape, mask.shape)
+    except ValueError:
+        raise broadcast_error(mask.shape, input.shape) from None
     x = expand(input, shape) if input.shape != shape else input
     m = np.broadcast_to(mask._data, shape)
     return getitem(x, Tensor._make(np.ascontiguousarray(m)))
@@ -834,16 +1136,22 @@ class Tril(Op):
 
 
 def tril(input, diagonal=0):
+    if input.ndim < 2:
+        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
     return Tril.apply(input, k=diagonal, upper=False)
 
 
 def triu(input, diagonal=0):
+    if input.ndim < 2:
+        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
     return Tril.apply(input, k=diagonal, upper=True)
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
     n = input.ndim
     d1, d2 = wrap_dim(dim1, n), wrap_dim(dim2, n)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     rows = np.arange(input.shape[d1])
     cols = rows + offset
     ok = (cols >= 0) & (cols < input.shape[d2])

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _dtype
 from .._tensor import Tensor
 from ..autograd.function import Op
-from ._util import normalize_dims as _normalize_dims, wrap_dim
+from ._util import normalize_dims as _normalize_dims, wrap_dim, quiet
 
 
 def normalize_dims(dim, ndim):
@@ -73,10 +73,32 @@ class Mean(Op):
         for a in axes:
             n *= x.shape[a]
         self.n = n
+        if n == 0:              # torch: nan, silently (NumPy warns "Mean of empty slice")
+            return np.full(_reduced_shape(x.shape, axes, keepdim), np.nan, dtype=x.dtype)
         return np.asarray(x.mean(axis=axes, keepdims=keepdim))
 
     def backward(self, g):
         return _expand_back(g / self.n if self.n else g, self.shape, self.axes, self.keepdim)
+
+
+def _reduced_shape(shape, axes, keepdim):
+    if axes is None:
+        axes = range(len(shape))
+    if keepdim:
+        return tuple(1 if i in axes else s for i, s in enumerate(shape))
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _empty_dim_error(name, axes, shape, dim=None):
+    """torch's IndexError for reducing over a zero-length dim (``dim`` as torch prints it)."""
+    bad = next(a for a in axes if shape[a] == 0)
+    return IndexError(f"{name}(): Expected reduction dim {bad if dim is None else dim} to have "
+                      "non-zero size.")
+
+
+def _no_dim_error(name):
+    return RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == "
+                        "0. Specify the reduction dim with the 'dim' argument.")
 
 
 def _sum_dtype(x, dtype):
@@ -106,7 +128,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
-        input = input.to(dtype)
+        input = input.to(_dtype.to_dtype(dtype))
     if not input.dtype.is_floating_point:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
                            "floating point or complex dtype. Got: "
@@ -125,6 +147,7 @@ class Prod(Op):
     def name(self):
         return "ProdBackward1" if self.axis is not None else "ProdBackward0"
 
+    @quiet
     def forward(self, x, axis, keepdim):
         self.x, self.axis, self.keepdim = x, axis, keepdim
         return np.asarray(x.prod(axis=axis, keepdims=keepdim))
@@ -154,7 +177,7 @@ def _prod_others(x, axis):
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
-        input = input.to(dtype)
+        input = input.to(_dtype.to_dtype(dtype))
     if not input.dtype.is_floating_point:
         return Tensor._make(np.asarray(input._data.prod(
             axis=None if dim is None else _axis(dim, input.ndim), keepdims=keepdim,
@@ -166,37 +189,40 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 class Var(Op):
     """y = sum (x - mean)^2 / (n - correction); dy/dx = 2 (x - mean) / (n - correction)."""
 
+    @quiet
     def forward(self, x, axes, correction, keepdim):
         self.x, self.axes, self.keepdim = x, axes, keepdim
         n = 1
         for a in axes:
             n *= x.shape[a]
         self.denom = builtins.max(n - correction, 0)
-        mu = x.mean(axis=axes, keepdims=True)
+        if n:
+            mu = x.mean(axis=axes, keepdims=True)
+        else:                   # NumPy warns "Mean of empty slice"; torch gives nan silently
+            mu = np.full(_reduced_shape(x.shape, axes, True), np.nan, dtype=x.dtype)
         self.centered = x - mu
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray((self.centered * self.centered).sum(axis=axes, keepdims=keepdim)
-                              / x.dtype.type(self.denom))
+        return np.asarray((self.centered * self.centered).sum(axis=axes, keepdims=keepdim)
+                          / x.dtype.type(self.denom))
 
+    @quiet
     def backward(self, g):
         if not self.keepdim:
             g = np.expand_dims(g, self.axes)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return g * self.centered * (2 / self.x.dtype.type(self.denom))
+        return g * self.centered * (2 / self.x.dtype.type(self.denom))
 
 
 class Std(Var):
     """y = sqrt(var(x)); dy/dx = (x - mean) / ((n - correction) y)."""
     _saves_output = True
 
+    @quiet
     def forward(self, x, axes, correction, keepdim):
-        with np.errstate(invalid="ignore"):
-            self.y = np.sqrt(Var.forward(self, x, axes, correction, keepdim))
+        self.y = np.sqrt(Var.forward(self, x, axes, correction, keepdim))
         return self.y
 
+    @quiet
     def backward(self, g):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gv = np.where(self.y == 0, 0, g / (2 * self.y))     # 0 where std is 0, as torch
+        gv = np.where(self.y == 0, 0, g / (2 * self.y))     # 0 where std is 0, as torch
         return Var.backward(self, gv)
 
 
@@ -318,7 +344,7 @@ def _max_min(input, dim, keepdim, other, is_max, name):
         vals = input.clone()
         return (max_result if is_max else min_result)(vals, Tensor._make(np.asarray(0)))
     if input.shape[axis] == 0:
-        raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size.")
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     vals = MaxDim.apply(input, axis=axis, keepdim=keepdim, is_max=is_max)
     raw = input._data
     idx = np.argmax(raw, axis=axis) if is_max else np.argmin(raw, axis=axis)
@@ -335,17 +361,37 @@ def min(input, dim=None, keepdim=False, *, other=None):
     return _max_min(input, dim, keepdim, other, False, "min")
 
 
+def _amax_amin(input, dim, keepdim, is_max, name):
+    axes = normalize_dims(dim, input.ndim)
+    try:
+        return AmaxAmin.apply(input, axes=axes, keepdim=keepdim, is_max=is_max)
+    except ValueError:
+        if input._data.size != 0:
+            raise
+        if dim == () or dim == [] or dim is None:
+            raise _no_dim_error(name) from None
+        # torch prints the dim as it was given here
+        given = dim if not isinstance(dim, (tuple, list)) else next(
+            d for d in dim if input.shape[wrap_dim(d, input.ndim)] == 0)
+        raise _empty_dim_error(name, axes, input.shape, given) from None
+
+
 def amax(input, dim=(), keepdim=False):
-    return AmaxAmin.apply(input, axes=normalize_dims(dim, input.ndim), keepdim=keepdim,
-                          is_max=True)
+    return _amax_amin(input, dim, keepdim, True, "amax")
 
 
 def amin(input, dim=(), keepdim=False):
-    return AmaxAmin.apply(input, axes=normalize_dims(dim, input.ndim), keepdim=keepdim,
-                          is_max=False)
+    return _amax_amin(input, dim, keepdim, False, "amin")
 
 
 def aminmax(input, *, dim=None, keepdim=False):
+    if input._data.size == 0:
+        if dim is None:
+            raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
+                               "operation has no identity.")
+        axis = wrap_dim(dim, input.ndim)
+        if input.shape[axis] == 0:
+            raise IndexError(f"aminmax: Expected reduction dim {axis} to have non-zero size.")
     d = () if dim is None else dim
     return aminmax_result(amin(input, d, keepdim), amax(input, d, keepdim))
 
@@ -353,15 +399,20 @@ def aminmax(input, *, dim=None, keepdim=False):
 class Logsumexp(Op):
     """y = log sum_i e^{x_i} (shifted by the max for stability); dy/dx_i = softmax(x)_i."""
 
+    @quiet
     def forward(self, x, axes, keepdim):
-        m = x.max(axis=axes, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
+        if x.size == 0:         # log(sum of nothing) = log 0 = -inf, as torch
+            m = np.zeros(_reduced_shape(x.shape, axes, True), dtype=x.dtype)
+        else:
+            m = x.max(axis=axes, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0)
         e = np.exp(x - m)
         s = e.sum(axis=axes, keepdims=True)
         y = np.log(s) + m
         self.x, self.y, self.axes, self.keepdim = x, y, axes, keepdim
         return np.asarray(y if keepdim else y.squeeze(axis=axes))
 
+    @quiet
     def backward(self, g):
         if not self.keepdim:
             g = np.expand_dims(g, self.axes)
@@ -378,16 +429,17 @@ class Norm2(Op):
     """y = sqrt(sum x^2); dy/dx = x / y (0 where y == 0)."""
     _torch_name = "LinalgVectorNormBackward0"
 
+    @quiet
     def forward(self, x, axes, keepdim):
         y = np.sqrt((x * x).sum(axis=axes, keepdims=True))
         self.x, self.y, self.axes, self.keepdim = x, y, axes, keepdim
         return np.asarray(y if keepdim else y.squeeze(axis=axes))
 
+    @quiet
     def backward(self, g):
         if not self.keepdim:
             g = np.expand_dims(g, self.axes)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.y == 0, 0, g * self.x / self.y)
+        return np.where(self.y == 0, 0, g * self.x / self.y)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
@@ -418,20 +470,30 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 # -- non-differentiable reductions --------------------------------------------------------
 
-def argmax(input, dim=None, keepdim=False):
+def _arg_extreme(input, dim, keepdim, npfn, name):
+    x = input._data
+    if x.size == 0:             # NumPy: "attempt to get argmax of an empty sequence"
+        if dim is None:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                             "input.numel() == 0.")
+        axis = wrap_dim(dim, input.ndim)
+        if input.ndim and x.shape[axis] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if dim is None:
-        return Tensor._make(np.asarray(np.argmax(input._data), dtype=np.int64))
+        return Tensor._make(np.asarray(npfn(x), dtype=np.int64))
     axis = wrap_dim(dim, input.ndim)
-    r = np.argmax(input._data, axis=axis)
+    if input.ndim == 0:
+        return Tensor._make(np.zeros((), dtype=np.int64))
+    r = npfn(x, axis=axis)
     return Tensor._make(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme(input, dim, keepdim, np.argmax, "argmax")
 
 
 def argmin(input, dim=None, keepdim=False):
-    if dim is None:
-        return Tensor._make(np.asarray(np.argmin(input._data), dtype=np.int64))
-    axis = wrap_dim(dim, input.ndim)
-    r = np.argmin(input._data, axis=axis)
-    return Tensor._make(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
+    return _arg_extreme(input, dim, keepdim, np.argmin, "argmin")
 
 
 def all(input, dim=None, keepdim=False):
@@ -453,6 +515,7 @@ class Cumsum(Op):
     """y_i = sum_{j<=i} x_j; dx_j = sum_{i>=j} g_i (a reversed cumsum)."""
     _saves = ()
 
+    @quiet
     def forward(self, x, axis):
         self.axis = axis
         return np.cumsum(x, axis=axis).reshape(x.shape)     # axis None: a 0-dim input
@@ -466,7 +529,7 @@ class Cumsum(Op):
 
 def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
-        input = input.to(dtype)
+        input = input.to(_dtype.to_dtype(dtype))
     if not input.dtype.is_floating_point:
         return Tensor._make(np.cumsum(input._data, axis=_axis(dim, input.ndim),
                                       dtype=np.int64).reshape(input.shape))
@@ -475,10 +538,14 @@ def cumsum(input, dim, *, dtype=None):
 
 def median(input, dim=None, keepdim=False):
     if dim is None:
+        if input._data.size == 0:          # torch: nan
+            return Tensor._make(np.full((), np.nan, dtype=input._data.dtype))
         from .movement import reshape
         order = np.argsort(input._data.reshape(-1), kind="stable")
         return reshape(input, -1)[int(order[(order.size - 1) // 2])]
     axis = wrap_dim(dim, input.ndim)
+    if input.ndim and input.shape[axis] == 0:
+        raise IndexError(f"median(): Expected reduction dim {axis} to have non-zero size.")
     order = np.argsort(input._data, axis=axis, kind="stable")
     k = (input.shape[axis] - 1) // 2
     idx = np.take(order, [k], axis=axis)
@@ -492,6 +559,8 @@ def median(input, dim=None, keepdim=False):
 
 def mode(input, dim=-1, keepdim=False):
     axis = wrap_dim(dim, input.ndim)
+    if input.ndim and input.shape[axis] == 0:
+        raise IndexError(f"mode(): Expected reduction dim {axis} to have non-zero size.")
     moved = np.moveaxis(input._data, axis, -1)
     flat = moved.reshape(-1, moved.shape[-1])
     vals = np.empty(flat.shape[0], dtype=flat.dtype)

@@ -218,6 +218,11 @@ def pad(input, pad, mode="constant", value=None):
     widths = [(0, 0)] * (input.ndim - npad) + [(pad[2 * i], pad[2 * i + 1])
                                               for i in reversed(range(npad))]
     if mode == "constant":
+        if value is not None and not isinstance(value, (int, float, np.generic)):
+            raise TypeError(f"pad(): argument 'value' (position 4) must be float, not "
+                            f"{type(value).__name__}")
+        if any(n + b + a < 0 for n, (b, a) in zip(input.shape, widths)):
+            raise RuntimeError("narrow(): length must be non-negative.")   # cropped past 0
         return ConstantPadNd.apply(input, pad=tuple(widths), value=0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")

@@ -28,7 +28,10 @@ def linear(input, weight, bias=None):
     _check_tensor(input, "input", "linear")
     _check_tensor(weight, "weight", "linear")
     xs, ws = input._data.shape, weight._data.shape
-    if input._data.ndim == 0 or weight._data.ndim != 2:
+    if input._data.ndim == 0 or weight._data.ndim == 0:
+        raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are "
+                           f"{input._data.ndim}D and {weight._data.ndim}D")
+    if weight._data.ndim != 2:
         if weight._data.ndim == 1 and input._data.ndim >= 1 and xs[-1] == ws[0]:
             out = input.matmul(weight)          # torch allows a 1-D weight: a dot product
             return out if bias is None else out + bias
@@ -45,8 +48,20 @@ def linear(input, weight, bias=None):
         return LinearNoBias.apply(input, weight)
     _check_tensor(bias, "bias", "linear")
     if bias._data.shape not in ((ws[0],), (), (1,)):
-        raise RuntimeError(f"linear(): bias of shape {list(bias.shape)} does not match "
-                           f"out_features={ws[0]}")
+        # torch adds the bias by expanding it to the output's shape
+        out_shape = list(xs[:-1]) + [ws[0]]
+        b = list(bias._data.shape)
+        if len(b) > len(out_shape):
+            raise RuntimeError(f"expand(torch.FloatTensor{{{b}}}, size={out_shape}): the number "
+                               f"of sizes provided ({len(out_shape)}) must be greater or equal "
+                               f"to the number of dimensions in the tensor ({len(b)})")
+        for i in range(1, len(b) + 1):
+            if b[-i] not in (1, out_shape[-i]):
+                raise RuntimeError(f"The expanded size of the tensor ({out_shape[-i]}) must "
+                                   f"match the existing size ({b[-i]}) at non-singleton "
+                                   f"dimension {len(out_shape) - i}.  Target sizes: "
+                                   f"{out_shape}.  Tensor sizes: {b}")
+        return LinearNoBias.apply(input, weight) + bias
     if bias._data.dtype != weight._data.dtype:
         raise RuntimeError(f"expected mat1 and bias to have the same dtype, but got: "
                            f"{input.dtype.name} != {bias.dtype.name}")

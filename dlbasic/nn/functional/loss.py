@@ -12,7 +12,7 @@ import numpy as np
 from ..._tensor import Tensor, _TYPE_SHORT
 from ...ops import elementwise as E
 from ...ops import loss as L
-from ...ops._util import promote
+from ...ops._util import promote, broadcast_error, shape_str
 from ...autograd.grad_mode import _state
 from .activation import log_softmax
 
@@ -122,7 +122,11 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     x, y = promote(input, target, "smooth_l1_loss")
-    return _reduce(L.SmoothL1.apply(x, y, beta=float(beta), scale=1.0), reduction)
+    try:
+        loss = L.SmoothL1.apply(x, y, beta=float(beta), scale=1.0)
+    except ValueError:
+        raise broadcast_error(x.shape, y.shape) from None
+    return _reduce(loss, reduction)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -134,7 +138,10 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     x, y = promote(input, target, "huber_loss")
-    loss = L.SmoothL1.apply(x, y, beta=float(delta), scale=float(delta))
+    try:
+        loss = L.SmoothL1.apply(x, y, beta=float(delta), scale=float(delta))
+    except ValueError:
+        raise broadcast_error(x.shape, y.shape) from None
     if weight is not None:
         return _weighted(loss, weight, input, reduction, False)
     return _reduce(loss, reduction)
@@ -151,16 +158,37 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ValueError(f"Using a target size ({_size(target.shape)}) that is different to the "
                          f"input size ({_size(input.shape)}) is deprecated. Please ensure they "
                          "have the same size.")
+    # one min and one max each: NaN fails both comparisons, so it is refused too (as torch)
     x = input._data
-    if x.size and not (((x >= 0) & (x <= 1)).all()):
+    if x.size and not (x.min() >= 0 and x.max() <= 1):
         raise RuntimeError("all elements of input should be between 0 and 1")
+    y = target._data
+    if y.size and not (y.min() >= 0 and y.max() <= 1):
+        raise RuntimeError("all elements of target should be between 0 and 1")
     _not_differentiable("binary_cross_entropy", "weight", weight)
+    if weight is not None and weight.shape != input.shape:
+        _check_bce_weight(weight.shape, input.shape)
     if target.dtype is not input.dtype:
         target = target.to(input.dtype)
     loss = L.BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+def _check_bce_weight(w_shape, shape):
+    """torch expands the weight to the target's shape: it must broadcast to it, not beyond."""
+    for i in range(1, len(w_shape) + 1):
+        w = w_shape[-i]
+        s = shape[-i] if i <= len(shape) else 1
+        if w != 1 and w != s and i <= len(shape):
+            raise RuntimeError(f"Attempting to broadcast a dimension of length {w} at -{i}! "
+                               f"Mismatching argument at index 1 had {_size(w_shape)}; but "
+                               f"expected shape should be broadcastable to {shape_str(shape)}")
+    full = np.broadcast_shapes(w_shape, shape)
+    if full != tuple(shape):
+        raise RuntimeError(f"output with shape {shape_str(shape)} doesn't match the broadcast "
+                           f"shape {shape_str(full)}")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -180,8 +208,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         try:
             loss = L.BinaryCrossEntropyWithLogits.apply(x, y, pw)
         except ValueError:
-            raise RuntimeError(f"The size of pos_weight {list(pos_weight.shape)} does not "
-                               f"broadcast to the input size {list(input.shape)}") from None
+            raise broadcast_error(pos_weight.shape, input.shape) from None
     else:
         loss = L.BinaryCrossEntropyWithLogits.apply(x, y)
     if weight is not None:
@@ -233,7 +260,7 @@ def _prepare_indexed(name, input, target, weight, ignore_index):
     w = None
     if weight is not None:
         _not_differentiable("nll_loss_forward", "weight", weight)
-        if weight.numel() != c:
+        if weight.ndim != 1 or weight.numel() != c:
             raise RuntimeError(f"weight tensor should be defined either for all {c} classes or "
                                f"no classes but got weight tensor of shape: "
                                f"{list(weight.shape)}")
@@ -268,6 +295,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.ndim >= 1 and tuple(target.shape) == tuple(input.shape):
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction,
                                     label_smoothing)
+    if not isinstance(ignore_index, int):
+        raise TypeError(f"cross_entropy_loss(): argument 'ignore_index' (position 5) must be int, "
+                        f"not {type(ignore_index).__name__}")
     x2, t, out_shape, w = _prepare_indexed("cross_entropy", input, target, weight, ignore_index)
     loss = L.CrossEntropy.apply(x2, t, weight=w, ignore_index=ignore_index, reduction=reduction,
                                 label_smoothing=float(label_smoothing))
@@ -288,9 +318,9 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
         target = target * (1 - label_smoothing) + label_smoothing / c
     prod = logp * target
     if weight is not None:
-        if weight.numel() != c:
-            raise RuntimeError(f"weight tensor should be defined either for all {c} classes or "
-                               f"no classes but got weight tensor of shape: "
+        if weight.ndim != 1 or weight.numel() != c:
+            raise RuntimeError(f"cross_entropy: weight tensor should be defined either for all "
+                               f"{c} classes or no classes but got weight tensor of shape: "
                                f"{list(weight.shape)}")
         shape = [1] * input.ndim
         shape[class_dim] = c

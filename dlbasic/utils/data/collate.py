@@ -27,6 +27,10 @@ def _bad_numpy(arr):
 
 
 def _stack_tensors(batch):
+    for i, t in enumerate(batch):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
+                            f"{type(t).__name__}")
     shape = batch[0].shape
     if any(t.requires_grad or t.shape != shape for t in batch):
         # the op gives gradients and torch's "stack expects each tensor to be equal size"
@@ -49,13 +53,16 @@ def default_collate(batch):
         if _bad_numpy(np.asarray(elem)):
             raise TypeError(_ERR.format(elem.dtype))
         from ..._creation import as_tensor
-        return as_tensor(np.array(batch))
-    if isinstance(elem, bool):
-        return Tensor._make(np.array(batch, dtype=np.bool_))
+        return as_tensor(batch)          # torch's rules for the list (a stray Tensor...)
     if isinstance(elem, numbers.Integral):
-        return Tensor._make(np.array(batch, dtype=np.int64))
+        # torch.tensor(batch): the dtype follows every sample ([1, 2.5] is float), and a
+        # sample that is not a number is refused in torch's words
+        from ..._creation import tensor
+        return tensor(batch)
     if isinstance(elem, float):
-        return Tensor._make(np.array(batch, dtype=np.float64))
+        from ..._creation import tensor
+        from ... import _dtype
+        return tensor(batch, dtype=_dtype.float64)
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
