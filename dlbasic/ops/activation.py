@@ -181,6 +181,7 @@ class Gelu(Op):
     With s = sigmoid(2u) = (1 + tanh u)/2 the tanh form is y = x*s, dy/dx = s + 2x*s(1-s)*du/dx,
     which keeps its digits where 1 + tanh u would cancel (x < -3)."""
 
+    @quiet
     def forward(self, x, approximate):
         self.x, self.approximate = x, approximate
         if approximate == "tanh":
@@ -190,6 +191,7 @@ class Gelu(Op):
         self.cdf = _special.ndtr(x)
         return x * self.cdf
 
+    @quiet
     def backward(self, g):
         x = self.x
         if self.approximate == "tanh":

@@ -676,7 +676,8 @@ class Tanh(Op):
 
     def forward(self, x):
         if self.needs_input_grad[0]:
-            e = np.exp(-2 * np.abs(x))
+            e = np.exp(-np.abs(x))
+            e *= e                                  # e^(-2|x|), without overflowing 2|x|
             self.d = 4 * e / ((1 + e) * (1 + e))
         return _special.tanh(x)
 
