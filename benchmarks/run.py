@@ -189,35 +189,31 @@ def train_step_fn(lib, model, x, y, lr=0.01):
     return step
 
 
-def w1_mlp(repeats):
+def _step_fns(build, shape, batch):
+    """Training steps of the same model (``build(lib)``, torch's initial weights copied) on the
+    same random batch of ``shape``, for both libraries, each run once to warm up."""
     dl, torch = _libs()
     torch.manual_seed(0)
-    tm = mlp(torch)
-    dm = mlp(dl)
+    tm = build(torch)
+    dm = build(dl)
     copy_weights(tm, dm)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((128, 784)).astype(np.float32)
-    y = rng.integers(0, 10, 128)
+    x = rng.standard_normal((batch,) + shape).astype(np.float32)
+    y = rng.integers(0, 10, batch)
     fns = {"dlbasic": train_step_fn(dl, dm, dl.tensor(x), dl.tensor(y)),
            "torch": train_step_fn(torch, tm, torch.tensor(x), torch.tensor(y))}
     for f in fns.values():
         f()
+    return fns
+
+
+def w1_mlp(repeats):
+    fns = _step_fns(mlp, (784,), 128)
     return summarize("W1 MLP 784-256-128-10 step b128", interleave(fns, repeats, inner=20))
 
 
 def w2_resnet18(repeats):
-    dl, torch = _libs()
-    torch.manual_seed(0)
-    tm = resnet18_cifar(torch)
-    dm = resnet18_cifar(dl)
-    copy_weights(tm, dm)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 10, 32)
-    fns = {"dlbasic": train_step_fn(dl, dm, dl.tensor(x), dl.tensor(y)),
-           "torch": train_step_fn(torch, tm, torch.tensor(x), torch.tensor(y))}
-    for f in fns.values():
-        f()
+    fns = _step_fns(resnet18_cifar, (3, 32, 32), 32)
     rss = {lib: _peak_rss("w2", lib) for lib in ("dlbasic", "torch")}
     return summarize("W2 ResNet-18 (CIFAR) step b32", interleave(fns, repeats),
                      extra={"dlbasic_peak_rss_mib": rss["dlbasic"],
@@ -352,18 +348,7 @@ def w6_demo_epoch(repeats):
 
 def w7_resnet20(repeats):
     """The resnet20 recipe's training step: batch 128 of 1x28x28, SGD with momentum."""
-    dl, torch = _libs()
-    torch.manual_seed(0)
-    tm = resnet20(torch)
-    dm = resnet20(dl)
-    copy_weights(tm, dm)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, 128)
-    fns = {"dlbasic": train_step_fn(dl, dm, dl.tensor(x), dl.tensor(y)),
-           "torch": train_step_fn(torch, tm, torch.tensor(x), torch.tensor(y))}
-    for f in fns.values():
-        f()
+    fns = _step_fns(resnet20, (1, 28, 28), 128)
     return summarize("W7 resnet20 step b128 1x28x28", interleave(fns, repeats))
 
 

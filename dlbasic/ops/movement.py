@@ -648,6 +648,16 @@ def _check_slice(k):
             raise ValueError("step must be greater than zero")
 
 
+def _check_int_index(k, dim, shape):
+    """An integer index ``k`` at ``dim``: in range, or torch's IndexError; the next dim."""
+    if dim >= len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    n = shape[dim]
+    if not -n <= k < n:
+        raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
+    return dim + 1
+
+
 def _convert_key(key, shape):
     """Turn Tensors inside an index into arrays and check it the way torch reports errors."""
     if isinstance(key, list) and len(key) < 32 and any(
@@ -661,12 +671,7 @@ def _convert_key(key, shape):
     dim = 0
     for k in key:
         if type(k) is int:                  # the common cases first: an int, a plain slice
-            if dim >= len(shape):
-                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
-            n = shape[dim]
-            if not -n <= k < n:
-                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
-            dim += 1
+            dim = _check_int_index(k, dim, shape)
             out.append(k)
             continue
         if type(k) is slice:
@@ -719,12 +724,7 @@ def _convert_key(key, shape):
         elif isinstance(k, (bool, np.bool_)):
             advanced = True
         elif isinstance(k, (int, np.integer)):
-            if dim >= len(shape):
-                raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
-            n = shape[dim]
-            if not -n <= k < n:
-                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
-            dim += 1
+            dim = _check_int_index(k, dim, shape)
         elif k is Ellipsis:
             dim = len(shape) - sum(_dims_used(j) for j in key if j is not Ellipsis)
         elif k is None:
