@@ -118,15 +118,8 @@ _NO_GRAD = [(False,) * n for n in range(8)]
 _running = fork_gate.running
 
 
-def _compute(method, *args, **params):
-    """``method(*args, **params)`` counted as an op in flight for the fork gate."""
-    _running.append(None)
-    try:
-        if fork_gate.closed:
-            fork_gate.wait_open()
-        return method(*args, **params)
-    finally:
-        _running.pop()
+# an op in flight: _enter(None) ... _leave(), written inline in apply (a call costs more)
+_enter, _leave = _running.append, _running.pop
 
 
 def _notify(cls, inputs, params, outputs):
@@ -178,10 +171,22 @@ class Op(Node):
             needs = tuple([t.requires_grad for t in inputs])
         if not (True in needs and _state.enabled):
             node.needs_input_grad = _NO_GRAD[n] if n < 8 else (False,) * n
-            result = _Tensor._make(_compute(node.forward, *arrays, **params))
+            _enter(None)
+            try:
+                if fork_gate.closed:
+                    fork_gate.wait_open()
+                result = _Tensor._make(node.forward(*arrays, **params))
+            finally:
+                _leave()
         else:
             node.needs_input_grad = needs
-            out = _compute(node.forward, *arrays, **params)
+            _enter(None)
+            try:
+                if fork_gate.closed:
+                    fork_gate.wait_open()
+                out = node.forward(*arrays, **params)
+            finally:
+                _leave()
             # edge to where each input came from: its grad_fn, or the leaf tensor itself
             if n == 1:                     # (the one input is the one that needs a gradient)
                 fn = x.grad_fn
@@ -236,7 +241,13 @@ class Op(Node):
         g = grads[0]
         if g is None:
             return (None,) * len(self._edges)
-        res = _compute(self.backward, g)
+        _enter(None)
+        try:
+            if fork_gate.closed:
+                fork_gate.wait_open()
+            res = self.backward(g)
+        finally:
+            _leave()
         return res if type(res) is tuple else (res,)
 
     def forward(self, *arrays, **params):      # pragma: no cover - every primitive overrides

@@ -229,7 +229,7 @@ class Mish(Op):
     @quiet
     def forward(self, x):
         self.x = x
-        self.t = _special.tanh(_special.softplus(x)).astype(x.dtype, copy=False)
+        self.t = np.tanh(_special.softplus(x)).astype(x.dtype, copy=False)
         return x * self.t
 
     @quiet

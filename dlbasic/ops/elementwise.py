@@ -667,22 +667,18 @@ class Tan(Op):
 
 
 class Tanh(Op):
-    """y = tanh x; dy/dx = 1 - y^2 = sech^2 x, taken as 4e/(1+e)^2 with e = e^(-2|x|): formed
-    from the rounded y, 1 - y^2 would lose digits wherever |y| is near 1 (|x| > 2).  It is
-    computed in the forward (only when a gradient is needed), so a later in-place change of x
-    cannot touch it; the output is version-checked as in torch, which reads it."""
+    """y = tanh x; dy/dx = 1 - y^2, taken as (1 - y)(1 + y): exact given y where |y| is near 1
+    (1 - y*y would round y*y first)."""
     _saves = ()
     _saves_output = True
 
     def forward(self, x):
-        if self.needs_input_grad[0]:
-            e = np.exp(-np.abs(x))
-            e *= e                                  # e^(-2|x|), without overflowing 2|x|
-            self.d = 4 * e / ((1 + e) * (1 + e))
-        return _special.tanh(x)
+        self.y = np.tanh(x)
+        return self.y
 
     def backward(self, g):
-        return g * self.d
+        y = self.y
+        return g * ((1 - y) * (1 + y))
 
 
 class Sigmoid(Op):
