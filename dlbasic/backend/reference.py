@@ -11,13 +11,18 @@ channel c over the m = N*L values of the batch):
     batch_norm_apply:      y = x * a_c + b_c
     batch_norm_grad_sums:  sum g,  sum g * (x - mean_c)
     batch_norm_grad_input: dx = g * s_c - (x - mean_c) * k_c - k0_c     (x = None: dx = g * s_c)
+
+ReLU, on flat contiguous arrays:
+
+    relu_forward:   y = max(x, 0)                  (NaN stays NaN)
+    relu_backward:  dx = g where y > 0 or y is NaN, else 0
 """
 import numpy as np
 
 from .._parallel import for_blocks
 
 __all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
-           "batch_norm_grad_input"]
+           "batch_norm_grad_input", "relu_forward", "relu_backward"]
 
 
 def _rows_dot(a, b):
@@ -92,4 +97,26 @@ def batch_norm_grad_input(g3, x3, mean, s, k, k0):
         def block(r):
             np.multiply(g3[r], sc, out=dx[r])
     for_blocks(block, N, 2 * C * L * g3.itemsize)
+    return dx
+
+
+def relu_forward(flat):
+    y = np.empty_like(flat)
+    for_blocks(lambda s: np.maximum(flat[s], 0, out=y[s]), flat.size, flat.itemsize)
+    return y
+
+
+def relu_backward(yf, gf):
+    dx = np.empty_like(gf)
+
+    # g * keep (a multiply by a 0/1 mask) runs ~5x faster than np.where on a random mask; it
+    # differs only where g is inf/NaN at a zeroed place, so such blocks are redone
+    def block(s):
+        keep = np.less_equal(yf[s], 0)
+        np.logical_not(keep, out=keep)                 # not (y <= 0): NaN keeps its gradient
+        with np.errstate(invalid="ignore"):
+            d = np.multiply(gf[s], keep, out=dx[s])
+        if not np.isfinite(d.sum()):
+            d[...] = np.where(keep, gf[s], 0)
+    for_blocks(block, gf.size, gf.itemsize)
     return dx

@@ -54,6 +54,16 @@ def test_batch_norm_kernels_compiled_equal_reference(shape, dtype):
             _close(got, want, dtype)
 
 
+def test_kernels_the_compiled_table_lacks_run_their_numpy_version():
+    # relu: NumPy's SIMD maximum beats a plain Numba loop, so the compiled table keeps it
+    with backend.use("compiled"):
+        x = dlbasic.randn(70000, requires_grad=True)
+        dlbasic.relu(x).sum().backward()          # (the first call loads the compiled table)
+        assert backend.kernels.relu_forward is reference.relu_forward
+        assert backend.kernels.batch_norm_stats is compiled.batch_norm_stats
+        np.testing.assert_array_equal(x.grad.numpy(), (x.detach().numpy() > 0).astype(np.float32))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_stats_hold_far_from_zero(dtype):
     # mean 1e4, std 1e-2 (in float32: a few ulps of the values): no cancellation in the
