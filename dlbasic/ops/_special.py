@@ -35,7 +35,10 @@ __all__ = ["sigmoid", "softplus", "erf", "erfc", "ndtr"]
 def sigmoid(z):
     """1/(1+e^-z), elementwise, in z's dtype: within an ulp or two everywhere, 0 (not a
     warning) where e^-z overflows."""
-    return 1 / (1 + np.exp(-z))
+    e = np.negative(z)
+    np.exp(e, out=e)                    # in place: no temporaries beyond the result
+    e += 1
+    return np.reciprocal(e, out=e)
 
 
 def softplus(z):
