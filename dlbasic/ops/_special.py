@@ -35,7 +35,8 @@ __all__ = ["sigmoid", "softplus", "erf", "erfc", "ndtr"]
 def sigmoid(z):
     """1/(1+e^-z), elementwise, in z's dtype: within an ulp or two everywhere, 0 (not a
     warning) where e^-z overflows."""
-    e = np.negative(z)
+    z = np.asarray(z)
+    e = np.negative(z, out=np.empty(z.shape, z.dtype))    # out=: a 0-d input stays an array
     np.exp(e, out=e)                    # in place: no temporaries beyond the result
     e += 1
     return np.reciprocal(e, out=e)

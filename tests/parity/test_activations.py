@@ -78,6 +78,15 @@ def test_softmax_implicit_dim_warns_and_matches_torch():
         check(lambda x: F.log_softmax(x), shapes=[(3, 4)])
 
 
+# (rrelu_train is random; the dim=1 softmaxes have no dim 1 on a 0-d tensor, in torch too)
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {
+    "rrelu_train", "softmax_dim1", "log_softmax_dim1", "softmin_dim1", "softmax_dtype",
+    "tensor_softmax"}))
+def test_every_activation_of_a_0d_tensor_matches_torch(name):
+    for v in (-2.5, 0.7):
+        check(FUNCTIONS[name], inputs=[np.array(v, np.float32)])
+
+
 def test_softmax_of_a_scalar():
     check(lambda x: F.softmax(x, 0) * 3, inputs=[np.array(2.5, np.float32)])
     check(lambda x: F.log_softmax(x, -1), inputs=[np.array(-1.5, np.float32)])
