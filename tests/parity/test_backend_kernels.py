@@ -138,3 +138,42 @@ def test_without_numba_the_numpy_kernels_run_after_one_warning():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["numpy", "('numpy',)"]
     assert proc.stderr.count("Numba is not installed") == 1
+
+
+def test_compiled_kernels_run_in_forked_dataloader_workers_and_beside_threads():
+    # no Numba threading layer is used, so a fork after compiled calls (ours or OpenBLAS's
+    # threads busy elsewhere) leaves nothing half-initialised in the child
+    code = """
+import threading
+import dlbasic as torch
+from dlbasic.utils.data import DataLoader, Dataset
+torch.backend.use("compiled")
+bn = torch.nn.BatchNorm2d(4)
+bn(torch.randn(8, 4, 6, 6)).sum().backward()          # parent: compiled kernels loaded
+
+class Normalised(Dataset):
+    def __len__(self):
+        return 8
+    def __getitem__(self, i):
+        with torch.no_grad():
+            return bn(torch.randn(2, 4, 6, 6) + i).mean(dim=(0, 2, 3))
+
+stop = False
+def busy():
+    x = torch.randn(16, 4, 12, 12, requires_grad=True)
+    while not stop:
+        bn(x).sum().backward()
+t = threading.Thread(target=busy, daemon=True)
+t.start()
+n = 0
+for epoch in range(20):
+    for b in DataLoader(Normalised(), batch_size=4, num_workers=2):
+        n += b.shape[0]
+stop = True
+t.join()
+print(n, torch.backend.active())
+"""
+    proc = _child("import faulthandler; faulthandler.dump_traceback_later(100, exit=True)\n"
+                  + code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["160", "compiled"]
