@@ -16,13 +16,31 @@ ReLU, on flat contiguous arrays:
 
     relu_forward:   y = max(x, 0)                  (NaN stays NaN)
     relu_backward:  dx = g where y > 0 or y is NaN, else 0
+
+Convolution (im2col + GEMM; the kernels live in ``conv.py``, they are this table's too):
+
+    conv2d_forward:         y = cols @ W (+ b)
+    conv2d_backward_weight: dW = cols^T @ g
+    conv2d_backward_input:  dx = full correlation of g with the flipped kernel
+
+Max pooling (``pooling.py``), on padded (N, C, Hp, Wp) arrays:
+
+    max_pool2d_forward:  y = max over each window, arg = the window offset of the maximum
+    max_pool2d_backward: dx_pad[argmax] += g
+
+Optimizer updates (``updates.py``), one parameter in place: ``sgd_update``, ``adam_update``.
 """
 import numpy as np
 
 from .._parallel import for_blocks
+from .conv import conv2d_forward, conv2d_backward_weight, conv2d_backward_input
+from .pooling import max_pool2d_forward, max_pool2d_backward
+from .updates import sgd_update, adam_update
 
 __all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
-           "batch_norm_grad_input", "relu_forward", "relu_backward"]
+           "batch_norm_grad_input", "relu_forward", "relu_backward",
+           "conv2d_forward", "conv2d_backward_weight", "conv2d_backward_input",
+           "max_pool2d_forward", "max_pool2d_backward", "sgd_update", "adam_update"]
 
 
 def _rows_dot(a, b):

@@ -1,4 +1,4 @@
-"""Pooling kernels: max, average and their adaptive forms, vectorised over shifted windows.
+"""Pooling: max, average and their adaptive forms, vectorised over shifted windows.
 
 A k x k pool reads, for kernel offset (i, j), the strided slice
 ``x_pad[:, :, i*d :: s, j*d :: s]`` -- one value of every window at once.  A loop over the
@@ -13,8 +13,9 @@ Inputs are (N, C, H, W) or (N, C, L) (one spatial dim: treated as H = 1), batche
 """
 import numpy as np
 
-from .._parallel import for_blocks
 from ..autograd.function import Op
+from ..backend import kernels
+from ..backend.pooling import window_slices
 
 __all__ = []
 
@@ -49,13 +50,6 @@ def _padded(x, pads, out_hw, kernel, stride, dilation, fill):
     return xp
 
 
-def _window_slices(i, j, out_hw, stride, dilation):
-    """Offset (i, j) of every window: a strided slice of the padded input."""
-    (Ho, Wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
-    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh),
-            slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw))
-
-
 def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     nd = len(kernel_size)
     if nd == 1:
@@ -69,11 +63,11 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
 class MaxPool(Op):
     """y = max over each window; dy/dx = 1 at the window's (first) maximum, 0 elsewhere.
 
-    The argmax is kept as the kernel offset t = i*kw + j (a small int per output).  Offsets are
-    visited in increasing order and a later one wins only where it is strictly greater (or NaN,
-    as torch), so ``arg = max(arg, t * won)`` updates it without a masked copy.  The work is
-    split over blocks of samples (``for_blocks``).  ``indices_box``, when given, receives
-    PyTorch's indices (flat position h*W + w in the input plane, int64).
+    The argmax is kept as the kernel offset t = i*kw + j (a small int per output), computed by
+    the backend kernel ``max_pool2d_forward``; ``max_pool2d_backward`` sends each g to its
+    window's argmax.  Ties keep the first maximum; NaN wins, as in torch.
+    ``indices_box``, when given, receives PyTorch's indices (flat position h*W + w in the input
+    plane, int64).
     """
     _saves = ()
 
@@ -82,32 +76,7 @@ class MaxPool(Op):
                                            padding, dilation, ceil_mode)
         x = _as_4d(x, nd)
         xp = _padded(x, p, out_hw, k, s, d, _lowest(x.dtype))
-        N, C = x.shape[:2]
-        nk = k[0] * k[1]
-        arg = np.empty((N, C) + out_hw, np.int8 if nk < 128 else np.int16 if nk < 32768
-                       else np.int32)
-        out = np.empty((N, C) + out_hw, x.dtype)
-        views = [(i * k[1] + j, xp[_window_slices(i, j, out_hw, s, d)])
-                 for i in range(k[0]) for j in range(k[1])]
-        floating = x.dtype.kind == "f"
-
-        def block(b, nan_aware=False):
-            o, a = out[b], arg[b]
-            np.copyto(o, views[0][1][b])
-            a.fill(0)
-            won = np.empty(o.shape, bool)
-            step = np.empty(o.shape, arg.dtype)
-            for t, v in views[1:]:
-                vb = v[b]
-                np.greater(vb, o, out=won)           # strict: the first maximum keeps its offset
-                if nan_aware:
-                    won |= np.isnan(vb)              # NaN wins (the last NaN), as in torch
-                np.maximum(o, vb, out=o)             # propagates NaN
-                np.multiply(won, t, out=step)
-                np.maximum(a, step, out=a)
-            if floating and not nan_aware and np.isnan(o).any():
-                block(b, True)
-        for_blocks(block, N, C * xp.shape[2] * xp.shape[3] * x.itemsize)
+        out, arg = kernels.max_pool2d_forward(xp, k, s, d, out_hw)
         self.arg, self.geom = arg, (nd, x.shape, xp.shape, k, s, p, d, out_hw)
         if indices_box is not None:
             ho = np.arange(out_hw[0])[:, None] * s[0] - p[0]
@@ -121,33 +90,8 @@ class MaxPool(Op):
     def backward(self, g):
         nd, xshape, xpshape, k, s, p, d, out_hw = self.geom
         g = _as_4d(g, nd)
-        arg = self.arg
-        N, C, H, W = xshape
-        # windows that never overlap touch each input once: a product instead of accumulation
-        disjoint = all(s[a] >= d[a] * (k[a] - 1) + 1 for a in range(2)) and d == (1, 1)
-        # ... and when they also tile the input exactly, every dx element is written once
-        tiled = (disjoint and s == k and p == (0, 0)
-                 and (out_hw[0] * k[0], out_hw[1] * k[1]) == (H, W))
-        dxp = (np.empty if tiled else np.zeros)(xpshape, g.dtype)
-        views = [(i * k[1] + j, dxp[_window_slices(i, j, out_hw, s, d)])
-                 for i in range(k[0]) for j in range(k[1])]
-
-        def block(b):
-            a, gb = arg[b], g[b]
-            # g * hit is g * 0 = NaN at the other positions of a window whose g is inf/NaN
-            exact = gb.dtype.kind == "f" and not np.isfinite(gb.sum())
-            hit = np.empty(a.shape, bool)
-            for t, v in views:
-                np.equal(a, t, out=hit)
-                if disjoint and not exact:
-                    np.multiply(gb, hit, out=v[b])
-                    continue
-                part = np.where(hit, gb, 0) if exact else gb * hit
-                if disjoint:
-                    v[b] = part
-                else:
-                    v[b] += part
-        for_blocks(block, N, C * xpshape[2] * xpshape[3] * g.itemsize)
+        H, W = xshape[2:]
+        dxp = kernels.max_pool2d_backward(g, self.arg, xpshape, k, s, d)
         dx = dxp[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
         return dx[:, :, 0, :] if nd == 1 else dx
 
@@ -175,7 +119,7 @@ class AvgPool(Op):
         out = None
         for i in range(k[0]):
             for j in range(k[1]):
-                v = xp[_window_slices(i, j, out_hw, s, d)]
+                v = xp[window_slices(i, j, out_hw, s, d)]
                 out = v.astype(x.dtype, copy=True) if out is None else np.add(out, v, out=out)
         if divisor_override:
             div = np.asarray(divisor_override, x.dtype)
@@ -196,7 +140,7 @@ class AvgPool(Op):
         dxp = np.zeros(xpshape, g.dtype)
         for i in range(k[0]):
             for j in range(k[1]):
-                dxp[_window_slices(i, j, out_hw, s, d)] += gd
+                dxp[window_slices(i, j, out_hw, s, d)] += gd
         H, W = xshape[2:]
         dx = dxp[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
         return dx[:, :, 0, :] if nd == 1 else dx

@@ -9,25 +9,17 @@ For each parameter, at step t (torch's order of operations):
     vhat = max(vhat, v) if amsgrad else v
     denom = sqrt(vhat) / sqrt(1 - beta2^t) + eps
     p = p - lr / (1 - beta1^t) * m / denom
+
+The update itself is the backend kernel ``adam_update`` (one pass per parameter when compiled).
 """
 import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import no_grad
-from .optimizer import Optimizer, _scalar, _bump, _step_tensor, _effective_grad
+from ..backend import kernels
+from .optimizer import Optimizer, _scalar, _bump, _step_tensor
 
 __all__ = ["Adam"]
-
-
-def _lerp_(start, end, weight):
-    """start <- start + weight * (end - start), in torch's two-branch form for accuracy."""
-    diff = end - start
-    if abs(weight) < 0.5:
-        diff *= weight
-        start += diff
-    else:
-        diff *= (1.0 - weight)
-        np.subtract(end, diff, out=start)
 
 
 class Adam(Optimizer):
@@ -84,39 +76,15 @@ class Adam(Optimizer):
                         state["exp_avg_sq"] = Tensor._make(np.zeros_like(d))
                         if amsgrad:
                             state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(d))
-                    # Adam folds weight decay into the gradient (L2); AdamW decays the weights
-                    g = _effective_grad(p, maximize, 0 if decoupled else weight_decay)
                     step_t = _step_tensor(state)
                     step_t._data += 1
                     step = float(step_t._data)
-                    if decoupled and weight_decay != 0:
-                        d *= 1.0 - lr * weight_decay
-
-                    m = state["exp_avg"]._data
-                    v = state["exp_avg_sq"]._data
-                    _lerp_(m, g, 1.0 - beta1)
-                    v *= beta2
-                    sq = g * g
-                    sq *= 1.0 - beta2
-                    v += sq
-
-                    bias_correction1 = 1 - beta1 ** step
-                    bias_correction2 = 1 - beta2 ** step
-                    step_size = lr / bias_correction1
-                    bias_correction2_sqrt = bias_correction2 ** 0.5
-
-                    if amsgrad:
-                        vmax = state["max_exp_avg_sq"]._data
-                        np.maximum(vmax, v, out=vmax)
-                        denom = np.sqrt(vmax)
-                    else:
-                        denom = np.sqrt(v)
-                    denom /= bias_correction2_sqrt
-                    denom += eps
-                    # p <- p + (-step_size) * m / denom, the scalar applied first as torch does
-                    upd = m * (-step_size)
-                    upd /= denom
-                    d += upd
+                    # Adam folds weight decay into the gradient (L2); AdamW decays the weights
+                    vmax = state["max_exp_avg_sq"]._data if amsgrad else None
+                    kernels.adam_update(d, p.grad._data, state["exp_avg"]._data,
+                                        state["exp_avg_sq"]._data, vmax, lr, beta1, beta2, eps,
+                                        weight_decay, decoupled, maximize,
+                                        lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5)
                     _bump(p)
         self._post_step()
         return loss

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import no_grad
-from .adam import _lerp_
+from ..backend.updates import _lerp_
 from .optimizer import Optimizer, _scalar, _bump, _effective_grad, _step_tensor
 
 __all__ = ["RMSprop"]

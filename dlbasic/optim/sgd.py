@@ -6,12 +6,15 @@ For each parameter (torch's order of operations):
     b = g.clone() on the first step, else b = momentum * b + (1 - dampening) * g
     g = g + momentum * b if nesterov else b
     p = p - lr * g
+
+The update itself is the backend kernel ``sgd_update`` (one pass per parameter when compiled).
 """
 import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import no_grad
-from .optimizer import Optimizer, _scalar, _bump, _effective_grad
+from ..backend import kernels
+from .optimizer import Optimizer, _scalar, _bump
 
 __all__ = ["SGD"]
 
@@ -57,24 +60,19 @@ class SGD(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    d = p._data
-                    g = _effective_grad(p, maximize, weight_decay)
+                    buf, first = None, False
                     if momentum != 0:
                         state = self.state[p]
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            buf = Tensor._make(np.array(g, copy=True))
-                            state["momentum_buffer"] = buf
+                        buf_t = state.get("momentum_buffer")
+                        if buf_t is None:          # step 1: the buffer takes the gradient
+                            buf_t = Tensor._make(np.empty_like(p._data))
+                            state["momentum_buffer"] = buf_t
+                            first = True
                         else:
-                            b = buf._data
-                            b *= momentum
-                            if dampening == 0:
-                                b += g                 # no temporary for the common case
-                            else:
-                                b += g * (1.0 - dampening)
-                            buf._vbox[0] += 1
-                        g = g + momentum * buf._data if nesterov else buf._data
-                    d -= g * lr
+                            buf_t._vbox[0] += 1
+                        buf = buf_t._data
+                    kernels.sgd_update(p._data, p.grad._data, buf, first, lr, weight_decay,
+                                       momentum, dampening, nesterov, maximize)
                     _bump(p)
         self._post_step()
         return loss

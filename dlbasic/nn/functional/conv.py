@@ -1,7 +1,8 @@
 """Convolutions and padding: ``conv1d``, ``conv2d``, ``pad`` (torch.nn.functional names).
 
-The arithmetic lives in ``dlbasic/ops/conv.py`` (im2col + one GEMM); this file checks the
-arguments exactly as PyTorch does and normalises stride/padding/dilation to tuples.
+The op is ``dlbasic/ops/conv.py``, its kernels (im2col + GEMM) ``dlbasic/backend/conv.py``;
+this file checks the arguments exactly as PyTorch does and normalises stride/padding/dilation
+to tuples.
 """
 import numpy as np
 

@@ -1,4 +1,7 @@
-"""``Conv1d`` and ``Conv2d``: learnable cross-correlation layers (kernels in ops/conv.py)."""
+"""``Conv1d`` and ``Conv2d``: learnable cross-correlation layers.
+
+The op is ``ops/conv.py`` (the math); its im2col + GEMM kernels are in ``backend/conv.py``.
+"""
 import math
 
 from ... import _creation
