@@ -10,11 +10,10 @@ import numpy as np
 from numba import njit
 
 from .._parallel import for_ranges
-from . import pooling as _reference_pooling, updates as _reference_updates
+from . import updates as _reference_updates
 
 __all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
-           "batch_norm_grad_input", "max_pool2d_forward", "max_pool2d_backward",
-           "sgd_update", "adam_update"]
+           "batch_norm_grad_input", "sgd_update"]
 
 _jit = njit(cache=True, nogil=True)
 
@@ -148,62 +147,15 @@ def batch_norm_grad_input(g3, x3, mean, s, k, k0):
 
 
 # -- max pooling -------------------------------------------------------------------------------
-
-@_jit
-def _max_pool(xp, kh, kw, sh, sw, dh, dw, out, arg, lo, hi):
-    """One pass per window: the first maximum wins ties, a NaN wins over numbers (the last
-    NaN, as the NumPy kernel and torch); ``arg`` is the offset i*kw + j of the winner."""
-    C, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
-    for n in range(lo, hi):
-        for c in range(C):
-            for ho in range(Ho):
-                for wo in range(Wo):
-                    h0, w0 = ho * sh, wo * sw
-                    best = xp[n, c, h0, w0]
-                    t = 0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = xp[n, c, h0 + i * dh, w0 + j * dw]
-                            if v > best or v != v:         # v != v: v is NaN
-                                best = v
-                                t = i * kw + j
-                    out[n, c, ho, wo] = best
-                    arg[n, c, ho, wo] = t
-
-
-def max_pool2d_forward(xp, kernel, stride, dilation, out_hw):
-    N, C = xp.shape[:2]
-    out = np.empty((N, C) + tuple(out_hw), xp.dtype)
-    arg = np.empty((N, C) + tuple(out_hw), _reference_pooling.arg_dtype(kernel))
-    _split(_max_pool, N, C * xp.shape[2] * xp.shape[3] * xp.itemsize, xp, kernel[0],
-           kernel[1], stride[0], stride[1], dilation[0], dilation[1], out, arg)
-    return out, arg
-
-
-@_jit
-def _max_pool_grad(g, arg, kw, sh, sw, dh, dw, dxp, lo, hi):
-    """dx_pad = 0, then each g added at its window's argmax."""
-    C, Ho, Wo = g.shape[1], g.shape[2], g.shape[3]
-    for n in range(lo, hi):
-        dxp[n] = 0
-        for c in range(C):
-            for ho in range(Ho):
-                for wo in range(Wo):
-                    t = arg[n, c, ho, wo]
-                    i, j = t // kw, t % kw
-                    dxp[n, c, ho * sh + i * dh, wo * sw + j * dw] += g[n, c, ho, wo]
-
-
-def max_pool2d_backward(g, arg, xpshape, kernel, stride, dilation):
-    dxp = np.empty(xpshape, g.dtype)
-    _split(_max_pool_grad, xpshape[0], xpshape[1] * xpshape[2] * xpshape[3] * g.itemsize, g,
-           arg, kernel[1], stride[0], stride[1], dilation[0], dilation[1], dxp)
-    return dxp
+# max_pool2d_forward / backward stay NumPy's: a one-pass Numba loop over windows took 9.5 ms on
+# 128x32x28x28 (2x2, stride 2) where the NumPy kernel's vectorised passes took 5-7.5 ms.
 
 
 # -- optimizer updates -------------------------------------------------------------------------
-# One pass over a parameter instead of NumPy's five to ten.  The scalars are cast to the
-# parameter's dtype first, so float32 arithmetic stays float32 in the order of the NumPy kernel.
+# One pass over a parameter instead of NumPy's five: SGD with Nesterov momentum and weight decay
+# over 17M float32 parameters took 7.5-7.8 ms against 24-25 ms.  The scalars are cast to the
+# parameter's dtype first, so float32 arithmetic stays float32 in the order of the NumPy kernel
+# (the results are equal bit for bit).
 
 @_jit
 def _sgd(d, grad, buf, has_buf, first, lr, wd, momentum, damp1, nesterov, maximize):
@@ -229,7 +181,9 @@ def _flat(a):
 
 def sgd_update(d, grad, buf, first, lr, weight_decay, momentum, dampening, nesterov, maximize):
     t = d.dtype.type
-    if not (d.flags.c_contiguous and grad.flags.c_contiguous and grad.dtype == d.dtype):
+    arrays = (d, grad) if buf is None else (d, grad, buf)
+    if not all(a.flags.c_contiguous and a.dtype == d.dtype for a in arrays):
+        # a strided array's reshape(-1) would be a copy: the update would be lost
         return _reference_updates.sgd_update(d, grad, buf, first, lr, weight_decay, momentum,
                                              dampening, nesterov, maximize)
     b = _flat(buf) if buf is not None else _flat(d)[:0]
@@ -237,42 +191,5 @@ def sgd_update(d, grad, buf, first, lr, weight_decay, momentum, dampening, neste
          t(momentum), t(1.0 - dampening), bool(nesterov), bool(maximize))
 
 
-@_jit
-def _adam(d, grad, m, v, vmax, has_vmax, beta1w, beta1w_c, beta2, beta2w, eps, wd, decoupled,
-          maximize, neg_step, bias2_sqrt, decay):
-    for i in range(d.size):
-        g = -grad[i] if maximize else grad[i]
-        if not decoupled and wd != 0:
-            g = g + wd * d[i]
-        p = d[i]
-        if decoupled and wd != 0:
-            p = p * decay
-        mi = m[i]
-        if beta1w < 0.5:                   # torch's lerp, both branches
-            mi = mi + (g - mi) * beta1w
-        else:
-            mi = g - (g - mi) * beta1w_c
-        m[i] = mi
-        vi = v[i] * beta2 + (g * g) * beta2w
-        v[i] = vi
-        if has_vmax:
-            if vi > vmax[i] or vi != vi:
-                vmax[i] = vi
-            vi = vmax[i]
-        denom = np.sqrt(vi) / bias2_sqrt + eps
-        d[i] = p + (mi * neg_step) / denom
-
-
-def adam_update(d, grad, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoupled, maximize,
-                step_size, bias2_sqrt):
-    t = d.dtype.type
-    arrays = (d, grad, m, v) + ((vmax,) if vmax is not None else ())
-    if not all(a.flags.c_contiguous and a.dtype == d.dtype for a in arrays):
-        return _reference_updates.adam_update(d, grad, m, v, vmax, lr, beta1, beta2, eps,
-                                              weight_decay, decoupled, maximize, step_size,
-                                              bias2_sqrt)
-    vm = _flat(vmax) if vmax is not None else _flat(d)[:0]
-    w = 1.0 - beta1
-    _adam(_flat(d), _flat(grad), _flat(m), _flat(v), vm, vmax is not None, t(w), t(1.0 - w),
-          t(beta2), t(1.0 - beta2), t(eps), t(weight_decay), bool(decoupled),
-          bool(maximize), t(-step_size), t(bias2_sqrt), t(1.0 - lr * weight_decay))
+# adam_update stays NumPy's: the Numba loop (sqrt and division per element) was not vectorised
+# and took 63-67 ms for 17M parameters where NumPy's ten vectorised passes took 45-48 ms.
