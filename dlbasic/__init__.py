@@ -65,7 +65,8 @@ from ._parallel import get_num_threads, set_num_threads   # noqa: E402
 def __getattr__(name):
     # subpackages load on first use, so ``import dlbasic`` stays light
     import importlib
-    if name in ("nn", "optim", "utils", "vision", "models", "profiler", "cuda", "backends"):
+    if name in ("nn", "optim", "utils", "vision", "models", "profiler", "cuda", "backends",
+                "onnx"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         from . import serialization

@@ -1,10 +1,11 @@
-"""The ``dlbasic`` command line: ``train``, ``eval``, ``flops`` and ``profile``.
+"""The ``dlbasic`` command line: ``train``, ``eval``, ``flops``, ``profile`` and ``export``.
 
     dlbasic train --model resnet20 --epochs 30 --augment --out runs/r20
     dlbasic train --out runs/r20 --resume
     dlbasic eval runs/r20/best.pt
     dlbasic flops resnet18 --input 1,3,224,224
     dlbasic profile resnet20 --batch 64
+    dlbasic export runs/r20/best.pt --onnx r20.onnx --safetensors r20.safetensors
 
 Mistakes the user can fix (unknown model, missing data, unwritable directory, a checkpoint
 of another architecture) print one line on stderr and exit with status 2; never a traceback.
@@ -132,6 +133,25 @@ def build_parser():
     p.add_argument("--input", type=_shape, default=None, metavar="C,H,W",
                    help="one sample's shape (default 3,224,224 for ImageNet ResNets, else 1,28,28)")
     p.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("export", help="write a checkpoint's model as ONNX and/or safetensors",
+                       description="Rebuild the model of a checkpoint and write it as ONNX "
+                       "(then run the file in onnxruntime on a random input and print the "
+                       "largest difference from dlbasic's output) and/or as safetensors.")
+    x.add_argument("checkpoint")
+    x.add_argument("--onnx", default=None, metavar="PATH", help="ONNX file to write")
+    x.add_argument("--safetensors", default=None, metavar="PATH",
+                   help="safetensors file to write (the model's state_dict)")
+    x.add_argument("--model", default=None,
+                   help="architecture for a checkpoint that is a bare state_dict")
+    x.add_argument("--input", type=_shape, default=None, metavar="C,H,W",
+                   help="one sample's shape, or N,C,H,W (default: the training input, 1,28,28)")
+    x.add_argument("--opset", type=_positive_int, default=None,
+                   help="ONNX opset version (default 17)")
+    x.add_argument("--static-batch", action="store_true",
+                   help="fix the batch size in the ONNX file (default: a dynamic 'batch' axis)")
+    x.add_argument("--no-check", action="store_true",
+                   help="do not compare the ONNX file with dlbasic in onnxruntime")
     return parser
 
 
@@ -279,8 +299,137 @@ def _cmd_profile(args):
     return 0
 
 
+def _model_from_checkpoint(path, model_name):
+    """(name, model_kwargs, model with the checkpoint's weights), as ``dlbasic eval`` builds it."""
+    from .train import (TrainError, load_checkpoint, build_model, load_state_dict_or_explain,
+                        CHECKPOINT_FORMAT)
+    ckpt = load_checkpoint(path)
+    if isinstance(ckpt, dict) and ckpt.get("format") == CHECKPOINT_FORMAT:
+        saved = ckpt["args"]
+        name, kwargs = saved["model"], dict(saved.get("model_kwargs") or {})
+        what = f"checkpoint {path}"
+        if model_name is not None and model_name.lower() != name.lower():
+            what = f"checkpoint {path} (a {name}, not a {model_name})"
+            name, kwargs = model_name, {}
+        model = build_model(name, **kwargs)
+        state = ckpt["model"]
+    elif isinstance(ckpt, dict):
+        if model_name is None:
+            raise TrainError(f"{path} is a bare state_dict: pass --model NAME")
+        name, kwargs, state = model_name, {}, ckpt
+        model = build_model(name)
+        what = f"checkpoint {path}"
+    else:
+        raise TrainError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint")
+    load_state_dict_or_explain(model, state, what)
+    return name, kwargs, model
+
+
+def _file_size(path):
+    n = os.path.getsize(path)
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} KB"
+
+
+def _dims_text(shape, dynamic):
+    return "(" + ", ".join(["batch" if dynamic else str(shape[0])] +
+                           [str(d) for d in shape[1:]]) + ")"
+
+
+ONNX_CHECK_ATOL = 1e-4
+
+
+def _export_onnx(args, name, model, shape):
+    import numpy as np
+    import dlbasic
+    from .train import TrainError
+    try:
+        from . import onnx as donnx
+    except ImportError as exc:                          # pragma: no cover
+        raise TrainError(str(exc)) from None
+    dynamic = not args.static_batch
+    rng = np.random.default_rng(0)
+    x = dlbasic.from_numpy(rng.standard_normal(shape).astype(np.float32))
+    axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic else None
+    try:
+        proto = donnx.export(model, (x,), args.onnx, input_names=["input"],
+                             output_names=["output"], dynamic_axes=axes,
+                             opset_version=args.opset)
+    except ImportError as exc:
+        raise TrainError(str(exc)) from None
+    except OSError as exc:
+        raise TrainError(f"cannot write {args.onnx}: {exc.strerror or exc}") from None
+    except (donnx.OnnxExporterError, NotImplementedError, ValueError, TypeError) as exc:
+        raise TrainError(f"cannot export {name} to ONNX: {exc}") from None
+    with dlbasic.no_grad():
+        out_shape = tuple(model(x).shape)
+    print(f"wrote {args.onnx}: {name}, ONNX opset {proto.opset_import[0].version}, input "
+          f"{_dims_text(shape, dynamic)} -> output {_dims_text(out_shape, dynamic)}, "
+          f"{_file_size(args.onnx)}")
+    if args.no_check:
+        return 0
+    batches = [shape[0]] + ([shape[0] + 2] if dynamic else [])
+    diffs = []
+    try:
+        for n in batches:
+            xb = dlbasic.from_numpy(rng.standard_normal((n,) + tuple(shape[1:]))
+                                    .astype(np.float32))
+            diffs.append(donnx.compare_with_onnxruntime(args.onnx, model, (xb,)))
+    except ImportError as exc:
+        print(f"onnxruntime check skipped: {exc}")
+        return 0
+    text = ", ".join(f"{d:.2e} at batch {n}" for d, n in zip(diffs, batches))
+    ok = all(d <= ONNX_CHECK_ATOL for d in diffs)
+    print(f"onnxruntime check on random input: max abs difference {text} "
+          f"({'OK' if ok else 'FAILED'}, tolerance {ONNX_CHECK_ATOL:g})")
+    if not ok:
+        print(f"dlbasic export: error: onnxruntime's output differs from dlbasic's by more "
+              f"than {ONNX_CHECK_ATOL:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export_safetensors(args, model):
+    from .train import TrainError
+    try:
+        from .utils import safetensors as st
+    except ImportError as exc:                          # pragma: no cover
+        raise TrainError(f"safetensors export is not available: {exc}") from None
+    state = model.state_dict()
+    try:
+        st.save_file(state, args.safetensors)
+    except ImportError as exc:
+        raise TrainError(str(exc)) from None
+    except OSError as exc:
+        raise TrainError(f"cannot write {args.safetensors}: {exc.strerror or exc}") from None
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise TrainError(f"cannot write {args.safetensors}: {exc}") from None
+    print(f"wrote {args.safetensors}: {len(state)} tensors, {_file_size(args.safetensors)}")
+    return 0
+
+
+def _cmd_export(args):
+    from .train import TrainError
+    if not args.onnx and not args.safetensors:
+        raise TrainError("nothing to write: give --onnx PATH and/or --safetensors PATH")
+    name, kwargs, model = _model_from_checkpoint(args.checkpoint, args.model)
+    model.eval()
+    if args.input is not None and len(args.input) >= 4:
+        shape = tuple(args.input)
+    elif args.input is not None:
+        shape = (1,) + tuple(args.input)
+    else:
+        side = int(kwargs.get("image_size", 28))
+        shape = (1, int(kwargs.get("in_channels", 1)), side, side)
+    status = 0
+    if args.safetensors:
+        status = _export_safetensors(args, model)
+    if args.onnx:
+        status = _export_onnx(args, name, model, shape) or status
+    return status
+
+
 COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "flops": _cmd_flops,
-            "profile": _cmd_profile}
+            "profile": _cmd_profile, "export": _cmd_export}
 
 
 def main(argv=None):
