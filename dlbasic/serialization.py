@@ -1,26 +1,31 @@
-"""Checkpoints: ``dlbasic.save(obj, f)`` and ``dlbasic.load(f)``.
+"""Checkpoints: ``dlbasic.save(obj, f)`` and ``dlbasic.load(f)``, in PyTorch's format.
 
-Safe by construction. A checkpoint is a zip archive of our own design that holds
+``save`` writes what ``torch.save`` writes -- a zip archive holding the object tree as a pickle
+(``archive/data.pkl``) and each storage's raw little-endian bytes (``archive/data/<key>``,
+64-byte aligned) -- so ``torch.load(f, weights_only=True)`` reads it; ``load`` reads files of
+``torch.save`` (that zip format and the legacy pre-1.6 one, either byte order) and every file
+earlier dlbasic versions wrote. The format itself lives in :mod:`dlbasic._torch_format`.
 
-    dlbasic_checkpoint/header.json   the container tree as tagged JSON + tables of storages and
-                                     tensors
-    dlbasic_checkpoint/data/<i>      the raw little-endian bytes of storage i
+Safe by default. ``load(f)`` (``weights_only=True``) interprets the pickle with an allow-list
+of globals mapped to our own functions, as ``torch.load(weights_only=True)`` does: a file that
+asks for anything else (``os.system``, a class of a pickled model) is refused with
+``pickle.UnpicklingError`` naming the global, and nothing in it runs. ``load(f,
+weights_only=False)`` uses the full ``pickle`` module (for whole pickled objects such as a
+module saved with ``save(model, f)``) and warns that this can run code from the file.
+Version-1 and version-2 dlbasic files (``dlbasic_checkpoint/header.json`` + raw members) hold
+JSON and bytes only.
 
-Loading parses JSON and copies bytes into arrays of whitelisted dtypes; nothing in the file is
-ever executed or used to look up a Python object (no pickle), so a crafted file can at worst
-be refused.
+Shared memory survives. Tensors that share memory (a tensor and its views, tied weights) are
+stored as views -- offset and strides in elements -- of one storage spanning them all, so after
+loading (in dlbasic or in PyTorch) they share memory again; any other tensor gets a compact
+storage of just its values.
 
-Shared memory survives. A tensor is recorded as a view -- dtype, shape, byte strides and byte
-offset -- into a storage. Arrays whose memory overlaps (a tensor and its views, tied weights)
-share one storage holding the bytes that span them all, so after loading they share memory
-again: with ``{"a": x, "b": x[1:]}`` writing into ``a`` changes ``b``, as with ``torch.load``.
-Any other array gets a compact storage of its own holding just its values.
-
-Every byte is checked. The zip comment, the last bytes of the file, reads
+Every byte is checked. The zip comment, the last bytes of a file ``save`` writes, reads
 ``dlbasic-crc32-len:`` followed by the CRC-32 of every byte of the archive before those 24 hex
-digits and the archive's length in bytes. Zip's own CRCs cover only the members' contents; this
-one also covers the zip structure, so a flipped bit anywhere or a cut-off file is refused.
-Version-1 files (one compact member per tensor, no trailer) are still read.
+digits and the archive's length in bytes (``torch.load`` ignores zip comments). Zip's own CRCs
+cover only the records' contents; this one also covers the zip structure, so a flipped bit
+anywhere or a cut-off file is refused. Files from PyTorch have no such trailer; their records
+are checked against zip's CRCs.
 
 Errors are PyTorch's types. Every malformed input raises :class:`CheckpointError` (a
 ``RuntimeError`` and a ``pickle.UnpicklingError``, like the errors of ``torch.load``) naming the
@@ -34,10 +39,11 @@ write-protected checkpoint (refused even for root, whose ``open`` would ignore t
 Atomic. Saving to a path writes a temporary file ``.<name>.<host>-<pid>-<random>.tmp`` in the
 same directory, locked with ``flock`` while it is written, flushes and fsyncs it, renames it
 over the target with ``os.replace`` and fsyncs the directory: a crash or kill at any moment
-leaves either the previous checkpoint or the new one, never a torn file. A save that fails
-removes its temporary; a save removes the temporaries that earlier saves to the same target
-left behind when killed (their process is gone and their lock is free), never one that a live
-process is still writing.
+leaves either the previous checkpoint or the new one, never a torn file. The object is pickled
+before the temporary is created, so an object that cannot be saved leaves no file at all. A
+save that fails removes its temporary; a save removes the temporaries that earlier saves to the
+same target left behind when killed (their process is gone and their lock is free), never one
+that a live process is still writing.
 """
 from collections import Counter, OrderedDict
 import base64
@@ -50,6 +56,7 @@ import re
 import secrets
 import socket
 import stat
+import struct
 import zipfile
 import zlib
 
@@ -145,189 +152,6 @@ def _address(arr):
     return arr.__array_interface__["data"][0]
 
 
-# -- encoding ------------------------------------------------------------------------------
-def _compact_little_endian(arr):
-    """``arr``'s values in a C-ordered little-endian array (a copy only where needed)."""
-    if not arr.flags.c_contiguous:      # (np.ascontiguousarray would make 0-d arrays 1-d)
-        arr = arr.copy(order="C")
-    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and not np.little_endian):
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
-    return arr
-
-
-_TooHardError = getattr(np, "exceptions", np).TooHardError
-
-
-def _shares_elements(a, b):
-    try:
-        return np.shares_memory(a, b, max_work=1 << 16)
-    except _TooHardError:               # undecided in reasonable time: keep them together
-        return True
-
-
-def _bytes_spanning(arrays, lo, hi):
-    """A uint8 view of the memory at addresses [lo, hi), from the buffer one of ``arrays``
-    lives in, or None if no such buffer can be viewed as plain bytes."""
-    for arr in arrays:
-        owner = arr
-        while isinstance(owner.base, np.ndarray):      # NumPy keeps this chain one step long
-            owner = owner.base
-        if owner.flags.f_contiguous and not owner.flags.c_contiguous:
-            owner = owner.T                            # same memory, C order
-        if not owner.flags.c_contiguous:
-            continue
-        start = _address(owner)
-        if start <= lo and hi <= start + owner.nbytes:
-            flat = owner.reshape(-1).view(np.uint8)
-            return flat[lo - start:hi - start]
-    return None
-
-
-class _Encoder:
-    """Turns a container tree into tagged JSON nodes plus the arrays to store."""
-
-    def __init__(self):
-        self.arrays = []         # [(array, kind, requires_grad)] per distinct saved object
-        self.memo = {}           # id(object) -> index, so an object stored twice loads as one
-        self._keep = []          # keeps memoized objects alive while ids are in use
-
-    def add_array(self, obj, arr, kind, requires_grad=False):
-        key = id(obj)
-        if key in self.memo:
-            return self.memo[key]
-        if arr.dtype.newbyteorder("<").str not in _ALLOWED_DTYPES:
-            raise TypeError(f"dlbasic.save: unsupported dtype {arr.dtype}")
-        idx = len(self.arrays)
-        self.arrays.append((arr, kind, bool(requires_grad)))
-        self.memo[key] = idx
-        self._keep.append(obj)
-        return idx
-
-    def layout(self):
-        """The storages to write (uint8 arrays) and the header entry of every array.
-
-        Arrays that share elements form a group: its storage holds the bytes from the group's
-        lowest address to its highest and each member is a view into it. An array that shares
-        nothing gets a compact storage of just its values (a lone slice of a large buffer does
-        not drag the whole buffer into the file).
-        """
-        spans = []
-        if np.little_endian:            # stored bytes are little-endian: share only those
-            for i, (arr, _, _) in enumerate(self.arrays):
-                ext = _extent(arr.shape, arr.strides, _address(arr), arr.itemsize)
-                if ext is not None and arr.dtype.byteorder != ">":
-                    spans.append((ext[0], ext[1], i))
-        storages, entries = [], [None] * len(self.arrays)
-        for members in self._sharing_groups(spans):
-            arrays = [self.arrays[i][0] for i in members]
-            mine = set(members)
-            lo = min(s[0] for s in spans if s[2] in mine)
-            hi = max(s[1] for s in spans if s[2] in mine)
-            blob = _bytes_spanning(arrays, lo, hi)
-            if blob is None:
-                continue
-            for i in members:
-                arr = self.arrays[i][0]
-                entries[i] = self._entry(i, len(storages), arr.dtype, arr.shape,
-                                         list(arr.strides), _address(arr) - lo)
-            storages.append(blob)
-        for i, (arr, _, _) in enumerate(self.arrays):
-            if entries[i] is None:
-                arr = _compact_little_endian(arr)
-                entries[i] = self._entry(i, len(storages), arr.dtype, arr.shape,
-                                         _c_strides(arr.shape, arr.itemsize), 0)
-                storages.append(arr.reshape(-1).view(np.uint8))
-        return storages, entries
-
-    def _sharing_groups(self, spans):
-        """Indices of arrays that share elements, in groups of two or more.
-
-        Arrays whose byte ranges overlap are candidates; np.shares_memory decides, so two
-        disjoint slices of one buffer (x[:10] and x[::1000]) stay separate and compact.
-        """
-        spans = sorted(spans)
-        groups, clusters = [], []       # clusters: runs of overlapping [lo, hi) ranges
-        for lo, hi, i in spans:
-            if clusters and lo < clusters[-1][0]:
-                clusters[-1][0] = max(clusters[-1][0], hi)
-                clusters[-1][1].append(i)
-            else:
-                clusters.append([hi, [i]])
-        for _, members in clusters:
-            if len(members) < 2:
-                continue
-            parent = {i: i for i in members}        # union-find over "shares elements with"
-
-            def root(i):
-                while parent[i] != i:
-                    i = parent[i]
-                return i
-            for x, i in enumerate(members):
-                for j in members[x + 1:]:
-                    if root(i) != root(j) and _shares_elements(self.arrays[i][0],
-                                                               self.arrays[j][0]):
-                        parent[root(j)] = root(i)
-            by_root = {}
-            for i in members:
-                by_root.setdefault(root(i), []).append(i)
-            groups.extend(g for g in by_root.values() if len(g) > 1)
-        return groups
-
-    def _entry(self, i, storage, dtype, shape, strides, offset):
-        _, kind, requires_grad = self.arrays[i]
-        return {"kind": kind, "dtype": dtype.newbyteorder("<").str, "shape": list(shape),
-                "strides": [int(s) for s in strides], "offset": int(offset),
-                "storage": storage, "requires_grad": requires_grad}
-
-    def encode(self, obj, depth=0):
-        if depth > _MAX_DEPTH:
-            raise ValueError(f"dlbasic.save: containers nested deeper than {_MAX_DEPTH} levels")
-        d = depth + 1
-        if obj is None:
-            return ["none"]
-        if isinstance(obj, (bool, np.bool_)):
-            return ["bool", bool(obj)]
-        if isinstance(obj, (int, np.integer)):
-            return ["int", int(obj)]
-        if isinstance(obj, (float, np.floating)):
-            return ["float", float(obj)]
-        if isinstance(obj, str):
-            return ["str", str(obj)]
-        if isinstance(obj, (bytes, bytearray)):
-            return ["bytes", base64.b64encode(bytes(obj)).decode("ascii")]
-        if isinstance(obj, Tensor):
-            from .nn.parameter import Parameter
-            kind = "parameter" if isinstance(obj, Parameter) else "tensor"
-            return ["tensor", self.add_array(obj, obj._data, kind, obj.requires_grad)]
-        if isinstance(obj, np.ndarray):
-            return ["tensor", self.add_array(obj, obj, "ndarray")]
-        if isinstance(obj, _dtype.dtype):
-            return ["dtype", str(obj).replace("dlbasic.", "")]
-        if isinstance(obj, _device):
-            return ["device", str(obj)]
-        if isinstance(obj, Counter):
-            return ["counter", [[self.encode(k, d), self.encode(v, d)] for k, v in obj.items()]]
-        if isinstance(obj, OrderedDict):
-            return ["odict", [[self.encode(k, d), self.encode(v, d)] for k, v in obj.items()]]
-        if isinstance(obj, dict):
-            return ["dict", [[self.encode(k, d), self.encode(v, d)] for k, v in obj.items()]]
-        if isinstance(obj, Size):
-            return ["size", [int(s) for s in obj]]
-        if isinstance(obj, list):
-            return ["list", [self.encode(v, d) for v in obj]]
-        if isinstance(obj, tuple):
-            return ["tuple", [self.encode(v, d) for v in obj]]
-        if isinstance(obj, (set, frozenset)):
-            tag = "set" if isinstance(obj, set) else "frozenset"
-            return [tag, [self.encode(v, d) for v in obj]]
-        hint = ""
-        if hasattr(obj, "state_dict"):
-            hint = "; save its state_dict() instead"
-        raise TypeError(f"dlbasic.save can store tensors, arrays, numbers, strings, bytes, None "
-                        f"and dict/list/tuple/set containers of them, not "
-                        f"{type(obj).__module__}.{type(obj).__qualname__}{hint}")
-
-
 class _TrailerWriter:
     """Passes the archive through to ``fh`` in order, holding back its last 24 bytes.
 
@@ -383,18 +207,34 @@ class _TrailerWriter:
         self._fh.write(b"%08x%016x" % (self._crc, self._pos))
 
 
-def _write_archive(fh, encoder, root):
-    storages, entries = encoder.layout()
-    header = {"format": _FORMAT, "version": _VERSION, "root": root,
-              "storages": [{"nbytes": int(s.size)} for s in storages], "tensors": entries}
-    text = json.dumps(header, allow_nan=True, separators=(",", ":")).encode("utf-8")
+def _aligned_info(name, offset, zip64):
+    """A ZipInfo whose data will start at a multiple of 64 bytes (as torch.save aligns
+    storages, so torch.load(mmap=True) can map them): the local header's extra field pads."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_STORED
+    header = 30 + len(name.encode("utf-8")) + 4 + (20 if zip64 else 0)
+    pad = (-(offset + header)) % 64
+    info.extra = b"FB" + struct.pack("<H", pad) + b"Z" * pad
+    return info
+
+
+def _write_archive(fh, payload, root=None):
+    """Stream ``payload`` (a :class:`dlbasic._torch_format.Payload`) into ``fh`` as a zip
+    archive sealed with the CRC-32 trailer."""
     out = _TrailerWriter(fh)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         zf.comment = _TRAILER_MAGIC + _TRAILER_PLACEHOLDER
-        zf.writestr(_HEADER, text)
-        for i, raw in enumerate(storages):
-            with zf.open(f"{_PREFIX}data/{i}", "w", force_zip64=raw.size > (1 << 31) - 1) as dst:
-                for start in range(0, raw.size, _CHUNK):
+        for name, data, aligned in payload.records():
+            raw = memoryview(data).cast("B") if not isinstance(data, np.ndarray) else data
+            size = raw.nbytes if isinstance(raw, memoryview) else raw.size
+            zip64 = size > (1 << 31) - 1
+            if aligned:
+                info = _aligned_info(name, out.tell(), zip64)
+            else:
+                info = zipfile.ZipInfo(name)
+                info.compress_type = zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=zip64) as dst:
+                for start in range(0, size, _CHUNK):
                     dst.write(memoryview(raw[start:start + _CHUNK]))
     out.finish()
 
@@ -568,21 +408,24 @@ def _fsync_dir(path):
 
 def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
          _disable_byteorder_record=False):
-    """Save ``obj`` (tensors in nested dicts/lists/tuples of plain values) to ``f``.
+    """Save ``obj`` to ``f`` in PyTorch's zip format (``torch.load`` reads it).
 
-    ``f`` is a path (written atomically: temporary file, fsync, rename) or a writable binary
-    file object (written directly at its current position). The pickle arguments are accepted
-    for compatibility with ``torch.save`` and ignored: dlbasic never pickles.
+    ``obj`` is usually a tree of tensors in dicts/lists/tuples of plain values (a state dict,
+    a checkpoint); any other picklable object (a whole module) is pickled too, and then loads
+    only with ``load(f, weights_only=False)``, as in PyTorch. ``f`` is a path (written
+    atomically: temporary file, fsync, rename) or a writable binary file object (written
+    directly at its current position). The pickle arguments are accepted for compatibility
+    with ``torch.save``: the pickle is always protocol 2 and the archive always the zip format.
     """
-    encoder = _Encoder()
-    root = encoder.encode(obj)
+    from . import _torch_format
+    payload = _torch_format.encode(obj)          # before any file exists: nothing left on error
     if isinstance(f, (str, bytes, os.PathLike)):
-        _save_to_path(f, encoder, root)
+        _save_to_path(f, payload, None)
         return
     if not hasattr(f, "write"):
         raise TypeError(f"dlbasic.save expects a path or a writable binary file object, "
                         f"got {type(f).__name__}")
-    _write_archive(f, encoder, root)
+    _write_archive(f, payload, None)
     if hasattr(f, "flush"):
         f.flush()
 
@@ -597,16 +440,23 @@ def _truncated(name, problem):
 
 
 def _sniff(head, name):
-    """Explain what a non-zip file is instead of a checkpoint."""
+    """Explain what a file that is neither a zip archive nor a pickle is instead."""
     if len(head) == 0:
         return _truncated(name, "the file is empty (a truncated or never-written checkpoint)")
     if b"PK\x03\x04".startswith(head):
         return _truncated(name, f"truncated: the file holds only {len(head)} bytes of a zip "
                                 f"archive")
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]", b"c"):
-        return _fail(name, "this is a pickle file, not a dlbasic checkpoint; dlbasic.load never "
-                           "unpickles, because loading a pickle can execute arbitrary code")
-    return _fail(name, "not a dlbasic checkpoint (the file is not a zip archive)")
+    if head[:1] in (b"(", b"}", b"]", b"c"):
+        return _fail(name, "this is a plain pickle file (protocol 0 or 1), not a checkpoint "
+                           "written by torch.save or dlbasic.save; dlbasic.load never "
+                           "unpickles arbitrary pickle files, because loading a pickle can "
+                           "execute arbitrary code")
+    if head[:5] == b"\x00" * 5 or len(head) >= 4 and head[:4].isalnum():
+        hint = " (PyTorch < 0.4 wrote a tar archive, which is not supported)"
+    else:
+        hint = ""
+    return _fail(name, f"not a dlbasic checkpoint (nor a PyTorch one): the file is neither a "
+                       f"zip archive nor a pickle{hint}")
 
 
 class _Decoder:
@@ -876,15 +726,29 @@ def _verify_trailer(fh, start, file_size, comment, name):
     fh.seek(start)
 
 
-def _load_archive(fh, name, map_fn):
+def _load_file(fh, name, location, weights_only):
     start = fh.tell()
     head = fh.read(4)
     file_size = fh.seek(0, os.SEEK_END)
     fh.seek(start)
-    if head[:2] != b"PK":
-        raise _sniff(head, name)
-    if len(head) < 4:
-        raise _sniff(head, name)
+    if head[:2] == b"PK" and len(head) == 4:
+        return _load_archive(fh, name, location, weights_only, start, file_size)
+    if head[:1] == b"\x80":                  # a binary pickle: torch's legacy format
+        from . import _torch_format
+        try:
+            return _torch_format.load_legacy(fh, name, file_size, location, weights_only)
+        except (CheckpointError, _torch_format._UserCallbackError):
+            raise
+        except EOFError as exc:
+            raise _truncated(name, f"truncated legacy checkpoint (EOFError: {exc})") from None
+        except Exception as exc:            # noqa: BLE001 - allocation failures, ...
+            raise _fail(name, f"corrupt legacy checkpoint ({type(exc).__name__}: "
+                              f"{exc})") from None
+    raise _sniff(head, name)
+
+
+def _load_archive(fh, name, location, weights_only, start, file_size):
+    from . import _torch_format
     try:
         zf = zipfile.ZipFile(fh, "r")
     except Exception as exc:                 # BadZipFile, EOFError, ValueError, ...
@@ -896,37 +760,33 @@ def _load_archive(fh, name, map_fn):
             if sealed:                       # before trusting anything the archive says
                 _verify_trailer(fh, start, file_size, zf.comment, name)
             names = zf.namelist()
-            if _HEADER not in names:
-                if any(n.endswith("data.pkl") for n in names):
-                    raise _fail(name, "this is a PyTorch checkpoint (a zip holding a pickle, "
-                                      "data.pkl); dlbasic.load never unpickles, because loading "
-                                      "a pickle can execute arbitrary code. Load it with torch "
-                                      "and convert its tensors to NumPy arrays first")
-                raise _fail(name, f"not a dlbasic checkpoint: the zip archive has no {_HEADER}")
-            info = zf.getinfo(_HEADER)
-            if info.file_size > _MAX_HEADER_BYTES:
-                raise _fail(name, f"header is implausibly large ({info.file_size} bytes)")
-            header = json.loads(zf.read(info).decode("utf-8"))
-            if not isinstance(header, dict) or header.get("format") != _FORMAT:
-                raise _fail(name, "header does not describe a dlbasic checkpoint")
-            version = header.get("version")
-            if not _is_int(version) or version < 1 or version > _VERSION:
-                raise _fail(name, f"unsupported checkpoint version {str(version)[:20]} "
-                                  f"(this dlbasic reads up to {_VERSION})")
-            if version >= 2 and not sealed:
+            ours = _HEADER in names or any(n.endswith("/" + _torch_format._MARKER)
+                                           for n in names)
+            if _HEADER in names:
+                version = None
+            elif any(n.endswith("/data.pkl") for n in names) or (
+                    names and names[0].endswith("/constants.pkl")):
+                version = 3
+            else:
+                raise _fail(name, "not a dlbasic checkpoint (nor a PyTorch one): the zip "
+                                  "archive holds neither a data.pkl nor a dlbasic header")
+            if ours and not sealed and (version == 3 or _header_version(zf, name) >= 2):
                 if _TRAILER_MAGIC.startswith(zf.comment):
                     raise _truncated(name, "truncated: the file ends before the end of its "
                                            "closing checksum record (the zip comment)")
                 raise _fail(name, "corrupt checkpoint: its closing checksum record (the zip "
                                   "comment) is missing or damaged")
-            if "root" not in header:
-                raise _fail(name, "header has no root object")
-            read = _read_tensors_v1 if version == 1 else _read_tensors_v2
+            if version == 3:
+                if not weights_only:
+                    _torch_format._warn_unsafe()
+                return _torch_format.load_zip(zf, name, file_size, location, weights_only)
+            header = _read_header(zf, name)
+            read = _read_tensors_v1 if header["version"] == 1 else _read_tensors_v2
             tensors = read(zf, header, name, file_size)
-            decoder = _Decoder(name, tensors, map_fn)
-            if map_fn is None:
+            decoder = _Decoder(name, tensors, location.fn)
+            if location.fn is None:
                 return decoder.decode(header["root"])
-        except CheckpointError:
+        except (CheckpointError, _torch_format._UserCallbackError):
             raise
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise _fail(name, f"corrupt header: bad JSON ({exc})") from None
@@ -938,11 +798,32 @@ def _load_archive(fh, name, map_fn):
             raise _fail(name, f"corrupt or truncated checkpoint ({type(exc).__name__}: "
                               f"{exc})") from None
     # the user's map_location callable runs outside the error translation above
-    decoder.tensors = [_apply_map(map_fn, t) for t in tensors]
+    decoder.tensors = [_apply_map(location.fn, t) for t in tensors]
     try:
         return decoder.decode(header["root"])
     except RecursionError:
         raise _fail(name, "container nesting too deep") from None
+
+
+def _read_header(zf, name):
+    """The JSON header of a version-1 or version-2 dlbasic checkpoint, checked."""
+    info = zf.getinfo(_HEADER)
+    if info.file_size > _MAX_HEADER_BYTES:
+        raise _fail(name, f"header is implausibly large ({info.file_size} bytes)")
+    header = json.loads(zf.read(info).decode("utf-8"))
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        raise _fail(name, "header does not describe a dlbasic checkpoint")
+    version = header.get("version")
+    if not _is_int(version) or version < 1 or version > _VERSION:
+        raise _fail(name, f"unsupported checkpoint version {str(version)[:20]} "
+                          f"(this dlbasic reads up to {_VERSION})")
+    if "root" not in header:
+        raise _fail(name, "header has no root object")
+    return header
+
+
+def _header_version(zf, name):
+    return _read_header(zf, name)["version"]
 
 
 def _apply_map(fn, t):
@@ -952,37 +833,35 @@ def _apply_map(fn, t):
     return out if isinstance(out, Tensor) else t
 
 
-def _check_map_location(map_location):
-    """Everything lives on the CPU: accept what torch accepts, refuse devices we lack."""
-    if map_location is None or isinstance(map_location, dict):
-        return None
-    if isinstance(map_location, (str, _device)):
-        _device(map_location)          # 'cuda' raises a clear RuntimeError
-        return None
-    if callable(map_location):
-        return map_location
-    raise TypeError(f"map_location should be a str, device, dict or callable, got "
-                    f"{type(map_location).__name__}")
-
-
 def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
          **pickle_load_args):
-    """Load an object saved by :func:`save` from a path or a readable binary file object.
+    """Load an object saved by :func:`save` or ``torch.save`` from a path or a binary file.
 
-    Loading never executes code from the file, whatever ``weights_only`` says (the argument is
-    accepted for compatibility; dlbasic checkpoints hold data only). ``map_location`` may be
-    ``'cpu'``, a device, a dict (ignored: there is one device) or torch's
-    ``fn(tensor, location)``, whose tensor result replaces the loaded one.
+    With ``weights_only=True`` (the default, as in PyTorch >= 2.6) the pickle may only build
+    tensors, parameters, plain containers and values, ``Size``, dtypes and devices; anything
+    else is refused with ``pickle.UnpicklingError`` and no code from the file runs.
+    ``weights_only=False`` unpickles with the ``pickle`` module -- which runs code from the file,
+    so only for files you trust -- and gives back whole pickled objects.
+
+    Everything loads onto the CPU: ``map_location`` may be ``'cpu'``, a device, a dict mapping
+    the saved locations to ``'cpu'``, or ``fn(tensor, location)``, whose tensor result replaces
+    the loaded one. A file whose storages were saved on a GPU needs one of them, as in torch.
+    ``pickle_module`` and ``mmap`` are accepted for compatibility and ignored.
     """
-    map_fn = _check_map_location(map_location)
-    if isinstance(f, (str, bytes, os.PathLike)):
-        name = os.fsdecode(f)
-        with open(name, "rb") as fh:
-            return _load_archive(fh, name, map_fn)
-    if not hasattr(f, "read"):
-        raise TypeError(f"dlbasic.load expects a path or a readable binary file object, got "
-                        f"{type(f).__name__}")
-    name = getattr(f, "name", None) or "<file object>"
-    if not (hasattr(f, "seekable") and f.seekable()):
-        f = io.BytesIO(f.read())
-    return _load_archive(f, str(name), map_fn)
+    from ._torch_format import MapLocation, _UserCallbackError
+    location = MapLocation(map_location)
+    weights_only = True if weights_only is None else bool(weights_only)
+    try:
+        if isinstance(f, (str, bytes, os.PathLike)):
+            name = os.fsdecode(f)
+            with open(name, "rb") as fh:
+                return _load_file(fh, name, location, weights_only)
+        if not hasattr(f, "read"):
+            raise TypeError(f"dlbasic.load expects a path or a readable binary file object, "
+                            f"got {type(f).__name__}")
+        name = getattr(f, "name", None) or "<file object>"
+        if not (hasattr(f, "seekable") and f.seekable()):
+            f = io.BytesIO(f.read())
+        return _load_file(f, str(name), location, weights_only)
+    except _UserCallbackError as exc:       # the caller's map_location raised: as it is
+        raise exc.original from None

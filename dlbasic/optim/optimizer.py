@@ -244,10 +244,15 @@ class Optimizer:
         return {"state": packed_state, "param_groups": packed_groups}
 
     def load_state_dict(self, state_dict):
-        """Load a state dict produced by :meth:`state_dict` (values are copied)."""
+        """Load a state dict produced by :meth:`state_dict` -- ours or a PyTorch optimizer's,
+        e.g. read with ``dlbasic.load`` from a ``torch.save`` file (values are copied).
+
+        As in torch, the saved groups' options replace ours, and the optimizer's
+        ``__setstate__`` fills in the options an older file lacks.
+        """
         import copy
         groups = self.param_groups
-        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        saved_groups = copy.deepcopy(list(state_dict["param_groups"]))
         if len(groups) != len(saved_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
@@ -268,8 +273,7 @@ class Optimizer:
             if "param_names" in group and "param_names" not in saved:
                 saved["param_names"] = group["param_names"]
             new_groups.append(saved)
-        self.state = state
-        self.param_groups = new_groups
+        self.__setstate__({"state": state, "param_groups": new_groups})
 
 
 def _step_tensor(state):

@@ -1,5 +1,6 @@
 """dlbasic.save / dlbasic.load under faults: kill -9 at random moments of a save, bit flips and
-truncations at random places, pickle payloads, and files written by earlier versions.
+truncations at random places, pickle payloads (in plain pickles, in PyTorch's zip and legacy
+layouts, in our own archives), and files written by earlier versions.
 
 Every load of a damaged file runs in a child process with a timeout, so a hang fails the test
 instead of stalling the run; nothing damaged may ever load silently.
@@ -227,10 +228,29 @@ def test_pickle_payloads_never_execute(tmp_path, few_mb_checkpoint):
         zf.writestr("archive/version", "3\n")
     files["torch_style.pt"] = buf.getvalue()
     files["torch_style_sealed.pt"] = _seal(buf.getvalue())
+    for protocol in (2, 4):                            # STACK_GLOBAL, FRAME, MEMOIZE too
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("archive/data.pkl", pickle.dumps(payload, protocol=protocol))
+            zf.writestr("archive/version", "3\n")
+        files[f"torch_style_protocol{protocol}.pt"] = buf.getvalue()
+    # the legacy (pre-1.6) layout: magic number, protocol, system info, then the object
+    legacy = b"".join(pickle.dumps(x, protocol=2) for x in (
+        0x1950a86a20f9469cfc6c, 1001, {"protocol_version": 1001, "little_endian": True}))
+    files["torch_legacy.pt"] = legacy + pickle.dumps(payload, protocol=2)
+    files["torch_legacy_keys.pt"] = legacy + pickle.dumps({}, 2) + pickle.dumps(payload, 2)
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:              # our layout, the header a pickle
+    with zipfile.ZipFile(buf, "w") as zf:              # the old layout, the header a pickle
         zf.writestr("dlbasic_checkpoint/header.json", pickle.dumps(payload))
     files["pickle_header.pt"] = _seal(buf.getvalue())
+    with zipfile.ZipFile(few_mb_checkpoint) as zf:     # a file we wrote, its pickle replaced
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["archive/data.pkl"] = pickle.dumps(payload, protocol=2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    files["ours_pickle_replaced.pt"] = _seal(buf.getvalue())
     files["pickle_then_checkpoint.pt"] = pickle.dumps(payload) + good
     files["checkpoint_then_pickle.pt"] = good + pickle.dumps(payload)
     for name, data in files.items():
@@ -289,12 +309,65 @@ def test_checkpoints_written_by_version_1_still_load(tmp_path):
         dlbasic.load(damaged)
 
 
-def test_version_1_checkpoint_resaved_is_version_2_and_equal(tmp_path):
-    ck = dlbasic.load(DATA / "checkpoint_v1.pt")
-    dlbasic.save(ck, tmp_path / "v2.pt")
-    with zipfile.ZipFile(tmp_path / "v2.pt") as zf:
+def test_checkpoints_written_by_version_2_still_load(tmp_path):
+    # data/checkpoint_v2.pt was written by dlbasic.save as of commit c54103e (format version
+    # 2: JSON header, storages shared by views, CRC-32 trailer) from exactly these values
+    path = DATA / "checkpoint_v2.pt"
+    with zipfile.ZipFile(path) as zf:
         assert json.loads(zf.read("dlbasic_checkpoint/header.json"))["version"] == 2
         assert zf.comment.startswith(b"dlbasic-crc32-len:")
-    again = dlbasic.load(tmp_path / "v2.pt")
-    assert again["w_again"] is again["w"] and sorted(again) == sorted(ck)
+    ck = dlbasic.load(path)
+    assert list(ck)[:3] == ["w", "w_again", "frozen"]
+    assert type(ck["w"]) is Parameter and ck["w"].requires_grad and ck["w_again"] is ck["w"]
+    np.testing.assert_array_equal(ck["w"].detach().numpy(),
+                                  np.arange(12, dtype=np.float32).reshape(3, 4) / 4)
+    assert type(ck["frozen"]) is Parameter and not ck["frozen"].requires_grad
+    assert ck["frozen"].tolist() == [1.5, -2.5] and ck["frozen"].dtype == dlbasic.float64
+    assert ck["t_grad"].requires_grad and ck["t_grad"].tolist() == [0.5, 0.25]
+    assert ck["i64"].tolist() == [[-3, 4], [5, 2 ** 40]] and ck["i64"].dtype == dlbasic.int64
+    assert ck["flags"].tolist() == [True, False, True]
+    assert ck["half0d"].shape == () and ck["half0d"].dtype == dlbasic.float16
+    assert ck["u8"].tolist() == [0, 1, 2, 3, 4] and ck["u8"].dtype == dlbasic.uint8
+    # version 2's shared storages: the views still view their base
+    base, tail, t, step3 = ck["base"], ck["tail"], ck["t"], ck["step3"]
+    assert tail.tolist() == list(range(1, 10)) and step3.tolist() == [0, 3, 6, 9]
+    assert t.tolist() == [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]]
+    base.add_(100)
+    assert tail.tolist()[0] == 101 and step3.tolist()[1] == 103 and t.tolist()[0] == [100, 105]
+    assert isinstance(ck["arr"], np.ndarray) and ck["arr"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    nested = ck["nested"]
+    assert type(nested) is OrderedDict and nested["set"] == {3, 4}
+    assert nested["c"] == Counter("aab") and nested["fs"] == frozenset({"a"})
+    assert ck["bytes"] == b"\x00\xffab" and np.isnan(ck["nan"]) and ck["inf"] == -np.inf
+    assert ck["dtype"] == dlbasic.float32 and str(ck["device"]) == "cpu"
+    assert ck["size"] == dlbasic.Size([2, 3]) and ck["empty"].shape == (0, 3)
+    # and the same protection: damage is refused, cut files are EOFErrors
+    data = path.read_bytes()
+    pos = data.find(np.float32(2.75).tobytes())
+    assert pos > 0
+    bad = bytearray(data)
+    bad[pos] ^= 0x01
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(bad))
+    with pytest.raises(CheckpointError, match="corrupt|CRC"):
+        dlbasic.load(damaged)
+    damaged.write_bytes(data[:len(data) // 2])
+    with pytest.raises(TruncatedCheckpointError):
+        dlbasic.load(damaged)
+
+
+@pytest.mark.parametrize("fixture", ["checkpoint_v1.pt", "checkpoint_v2.pt"])
+def test_old_checkpoint_resaved_is_in_pytorch_format_and_equal(tmp_path, fixture):
+    ck = dlbasic.load(DATA / fixture)
+    dlbasic.save(ck, tmp_path / "new.pt")
+    with zipfile.ZipFile(tmp_path / "new.pt") as zf:
+        names = zf.namelist()
+        assert "archive/data.pkl" in names and "archive/version" in names
+        assert not any(n.startswith("dlbasic_checkpoint/") for n in names)
+        assert zf.comment.startswith(b"dlbasic-crc32-len:")
+    again = dlbasic.load(tmp_path / "new.pt")
+    assert again["w_again"] is again["w"] and list(again) == list(ck)
+    assert type(again["w"]) is Parameter and type(again["nested"]) is OrderedDict
+    assert isinstance(again["arr"], np.ndarray) and again["nested"]["c"] == Counter("aab")
     np.testing.assert_array_equal(again["i64"].numpy(), ck["i64"].numpy())
+    np.testing.assert_array_equal(again["w"].detach().numpy(), ck["w"].detach().numpy())

@@ -7,6 +7,7 @@ import math
 import os
 import pathlib
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,8 @@ import dlbasic.serialization as S
 from dlbasic.nn.parameter import Parameter
 from dlbasic.serialization import CheckpointError, TruncatedCheckpointError
 
-HEADER = "dlbasic_checkpoint/header.json"
+HEADER = "dlbasic_checkpoint/header.json"    # of version-1/2 files: still read, no longer written
+V2_FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "reliability/data/checkpoint_v2.pt"
 
 
 def _round_trip(obj, tmp_path=None):
@@ -328,29 +330,94 @@ def test_pickle_file_is_refused_without_running_code(tmp_path, protocol):
 
 
 def test_torch_style_zip_with_malicious_pickle_is_refused(tmp_path):
+    # the restricted unpickler refuses the global by name before calling anything
     marker = tmp_path / "pwned"
     path = tmp_path / "model.pt"
     path.write_bytes(_zip_bytes({"archive/data.pkl": pickle.dumps(_Payload(marker)),
                                  "archive/version": b"3\n"}))
-    with pytest.raises(CheckpointError, match="PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="Unsupported global") as info:
         dlbasic.load(path)
+    assert "pathlib.Path.touch" in str(info.value) and str(path) in str(info.value)
     assert not marker.exists()
 
 
-def test_real_torch_checkpoint_is_refused(tmp_path):
+def test_real_torch_checkpoint_loads(tmp_path):
     torch = pytest.importorskip("torch")
     path = tmp_path / "torch.pt"
-    torch.save({"w": torch.ones(2)}, path)
-    with pytest.raises(CheckpointError, match="PyTorch checkpoint"):
-        dlbasic.load(path)
+    w = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    torch.save({"w": w, "ones": torch.ones(2, dtype=torch.float64), "n": 3}, path)
+    back = dlbasic.load(path)
+    assert sorted(back) == ["n", "ones", "w"] and back["n"] == 3
+    assert type(back["w"]) is dlbasic.Tensor and back["w"].dtype == dlbasic.float32
+    assert back["w"].shape == (2, 3) and not back["w"].requires_grad
+    np.testing.assert_array_equal(back["w"].numpy(), w.numpy())
+    assert back["ones"].dtype == dlbasic.float64 and back["ones"].tolist() == [1.0, 1.0]
 
 
-def _good_archive(tmp_path):
-    path = tmp_path / "good.pt"
-    dlbasic.save({"w": dlbasic.tensor(np.arange(8, dtype=np.float32)), "n": 1}, path)
+_GOOD_V2_HEADER = {
+    "format": "dlbasic.checkpoint", "version": 2,
+    "root": ["dict", [[["str", "w"], ["tensor", 0]], [["str", "n"], ["int", 1]]]],
+    "storages": [{"nbytes": 32}],
+    "tensors": [{"kind": "tensor", "dtype": "<f4", "shape": [8], "strides": [4], "offset": 0,
+                 "storage": 0, "requires_grad": False}],
+}
+
+
+def _v2_bytes(header, storages):
+    """A version-2 dlbasic checkpoint as dlbasic.save wrote it before it switched to PyTorch's
+    format (see ``git show c54103e:dlbasic/serialization.py``): the JSON header, then one
+    stored member ``data/<j>`` per storage, sealed with the CRC-32 trailer."""
+    members = {HEADER: json.dumps(header, separators=(",", ":")).encode()}
+    for j, raw in enumerate(storages):
+        members[f"dlbasic_checkpoint/data/{j}"] = raw
+    return _zip_bytes(members)
+
+
+def _good_archive(tmp_path, fmt="zip"):
+    """A checkpoint of ``{"w": arange(8) as float32, "n": 1}`` and its members: as
+    dlbasic.save writes it now (``"zip"``, PyTorch's layout), or (``"v2"``) as the version-2
+    writer did, which dlbasic.load still reads and must still check."""
+    path = tmp_path / f"good_{fmt}.pt"
+    if fmt == "zip":
+        dlbasic.save({"w": dlbasic.tensor(np.arange(8, dtype=np.float32)), "n": 1}, path)
+    else:
+        assert fmt == "v2"
+        path.write_bytes(_v2_bytes(_GOOD_V2_HEADER, [np.arange(8, dtype="<f4").tobytes()]))
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     return path, members
+
+
+def test_the_hand_built_v2_archive_is_laid_out_as_the_old_writer_wrote_and_loads(tmp_path):
+    # the v2 refusal tests below edit this file; it must be a faithful version-2 file, so
+    # compare its layout with tests/reliability/data/checkpoint_v2.pt (the old writer's output)
+    path, members = _good_archive(tmp_path, "v2")
+    with zipfile.ZipFile(V2_FIXTURE) as zf:
+        real = json.loads(zf.read(HEADER))
+        real_names, real_comment = zf.namelist(), zf.comment
+    header = _header(members)
+    assert set(header) == set(real) and header["version"] == real["version"] == 2
+    assert header["format"] == real["format"]
+    assert set(header["tensors"][0]) == set(real["tensors"][0])
+    assert set(header["storages"][0]) == set(real["storages"][0])
+    assert real_names == [HEADER] + [f"dlbasic_checkpoint/data/{j}"
+                                     for j in range(len(real["storages"]))]
+    assert list(members) == [HEADER, "dlbasic_checkpoint/data/0"]
+    with zipfile.ZipFile(path) as zf:
+        assert len(zf.comment) == len(real_comment) and zf.comment[:18] == real_comment[:18]
+    back = dlbasic.load(path)
+    assert list(back) == ["w", "n"] and back["n"] == 1
+    assert type(back["w"]) is dlbasic.Tensor and not back["w"].requires_grad
+    _assert_same_tensor(back["w"], dlbasic.tensor(np.arange(8, dtype=np.float32)))
+    # unsealed, a version-2 file is refused: the trailer really is checked
+    with zipfile.ZipFile(path) as zf:
+        unsealed = io.BytesIO()
+        with zipfile.ZipFile(unsealed, "w") as out:
+            for n in zf.namelist():
+                out.writestr(n, zf.read(n))
+    (tmp_path / "unsealed.pt").write_bytes(unsealed.getvalue())
+    with pytest.raises(CheckpointError, match="checksum record"):
+        dlbasic.load(tmp_path / "unsealed.pt")
 
 
 def _header(members):
@@ -364,8 +431,10 @@ def _with_header(members, header):
 
 
 def test_malicious_members_inside_our_archive_are_never_executed(tmp_path):
+    # a version-2 file (JSON header + raw members): the reader of those must stay safe
+    # (PyTorch-format files: tests/interop/test_torch_checkpoint_hostile.py)
     marker = tmp_path / "pwned"
-    _, members = _good_archive(tmp_path)
+    _, members = _good_archive(tmp_path, "v2")
     # a pickle smuggled into a data member is read as raw bytes of the declared size, nothing
     # more: here the size disagrees with the declared shape, so the file is refused
     evil = dict(members)
@@ -404,7 +473,8 @@ def test_malicious_members_inside_our_archive_are_never_executed(tmp_path):
     (lambda h: h.pop("root"), "no root"),
 ])
 def test_inconsistent_header_is_refused_with_a_clear_error(tmp_path, mutate, message):
-    _, members = _good_archive(tmp_path)
+    # the JSON header of a version-2 file, which dlbasic.load still reads
+    _, members = _good_archive(tmp_path, "v2")
     header = _header(members)
     mutate(header)
     bad = tmp_path / "bad.pt"
@@ -414,7 +484,7 @@ def test_inconsistent_header_is_refused_with_a_clear_error(tmp_path, mutate, mes
 
 
 def test_bad_json_header_is_refused(tmp_path):
-    _, members = _good_archive(tmp_path)
+    _, members = _good_archive(tmp_path, "v2")
     members[HEADER] = b"{not json"
     bad = tmp_path / "bad.pt"
     bad.write_bytes(_zip_bytes(members))
@@ -423,11 +493,13 @@ def test_bad_json_header_is_refused(tmp_path):
 
 
 def test_missing_data_member_is_refused(tmp_path):
-    _, members = _good_archive(tmp_path)
+    # version 2 (PyTorch format: test_a_storage_key_without_its_record_is_refused, hostile tests)
+    _, members = _good_archive(tmp_path, "v2")
     del members["dlbasic_checkpoint/data/0"]
     bad = tmp_path / "bad.pt"
     bad.write_bytes(_zip_bytes(members))
-    with pytest.raises(CheckpointError, match="missing"):
+    # (the messages name the file, whose tmp_path holds the test's name: match more than a word)
+    with pytest.raises(CheckpointError, match="member dlbasic_checkpoint/data/0 is missing"):
         dlbasic.load(bad)
 
 
@@ -440,8 +512,8 @@ def test_truncated_files_raise_clear_errors(tmp_path):
         with pytest.raises(CheckpointError) as info:
             dlbasic.load(bad)
         assert str(bad) in str(info.value)
-        assert any(w in str(info.value) for w in ("empty", "truncated", "corrupt", "zip")), \
-            str(info.value)
+        problem = str(info.value).replace(str(bad), "")     # tmp_path holds "truncated"
+        assert any(w in problem for w in ("empty", "truncated", "corrupt", "zip")), problem
 
 
 def test_flipped_data_byte_fails_crc_check(tmp_path):
@@ -516,12 +588,15 @@ def test_deep_nesting_round_trips_and_absurd_nesting_is_refused():
 
 
 def test_compressed_or_oversized_data_claims_are_refused_before_allocating(tmp_path):
-    _, members = _good_archive(tmp_path)
+    # version-2 files (PyTorch-format ones: test_compressed_records_are_refused_as_possible_zip_
+    # bombs and test_storage_sizes_larger_than_their_record_or_the_file_are_refused_before_
+    # allocating in tests/interop/test_torch_checkpoint_hostile.py)
+    _, members = _good_archive(tmp_path, "v2")
     bad = tmp_path / "bad.pt"
     # the same bytes, but deflated: a bomb would hide gigabytes this way
     bad.write_bytes(_zip_bytes(members, lambda n: zipfile.ZIP_DEFLATED
                                if n.endswith("data/0") else zipfile.ZIP_STORED))
-    with pytest.raises(CheckpointError, match="compressed"):
+    with pytest.raises(CheckpointError, match="data member is compressed"):
         dlbasic.load(bad)
     # a header claiming a 4 TB tensor fails on the size check, not on a 4 TB allocation
     header = _header(members)
@@ -566,7 +641,9 @@ def test_views_keep_sharing_memory_with_their_base_after_loading(tmp_path):
     assert a.tolist() == [100] + [0] * 9
     assert a._vbox is b._vbox           # one storage, one version counter
     with zipfile.ZipFile(tmp_path / "ckpt.pt") as zf:        # the base is stored once
-        assert [n for n in zf.namelist() if "/data/" in n] == ["dlbasic_checkpoint/data/0"]
+        records = [i for i in zf.infolist() if re.fullmatch(r"[^/]+/data/[^/]+", i.filename)]
+        assert len(records) == 1 and records[0].file_size == 10 * 4, zf.namelist()
+        assert records[0].filename.split("/")[0] + "/data.pkl" in zf.namelist()
 
 
 def test_tied_weights_and_array_views_share_memory_after_loading():
@@ -604,7 +681,9 @@ def test_a_lone_slice_of_a_large_buffer_is_stored_as_its_values(tmp_path):
     (lambda e: e.update(shape=[1] * 65, strides=[4] * 65), "malformed shape"),
 ])
 def test_view_records_pointing_outside_their_storage_are_refused(tmp_path, mutate, message):
-    _, members = _good_archive(tmp_path)
+    # version-2 view records (PyTorch-format ones: test_tensor_views_outside_their_storage_are_
+    # refused in tests/interop/test_torch_checkpoint_hostile.py)
+    _, members = _good_archive(tmp_path, "v2")
     header = _header(members)
     assert header["tensors"][0]["strides"] == [4] and header["storages"] == [{"nbytes": 32}]
     mutate(header["tensors"][0])
@@ -615,7 +694,8 @@ def test_view_records_pointing_outside_their_storage_are_refused(tmp_path, mutat
 
 
 def test_storage_size_must_match_its_member(tmp_path):
-    _, members = _good_archive(tmp_path)
+    # version 2 (PyTorch format: test_storage_sizes_larger_than_their_record_..., hostile tests)
+    _, members = _good_archive(tmp_path, "v2")
     header = _header(members)
     header["storages"][0]["nbytes"] = 40
     bad = tmp_path / "bad.pt"
@@ -667,8 +747,9 @@ def test_load_errors_are_instances_of_what_torch_load_raises(tmp_path):
     assert isinstance(_error_of(lambda: dlbasic.load(tmp_path / "nope.pt")), FileNotFoundError)
 
 
-def test_empty_and_cut_off_files_raise_eof_errors(tmp_path):
-    path, _ = _good_archive(tmp_path)
+@pytest.mark.parametrize("fmt", ["zip", "v2"])
+def test_empty_and_cut_off_files_raise_eof_errors(tmp_path, fmt):
+    path, _ = _good_archive(tmp_path, fmt)
     data = path.read_bytes()
     bad = tmp_path / "cut.pt"
     for keep in range(0, len(data), 7):
@@ -677,14 +758,15 @@ def test_empty_and_cut_off_files_raise_eof_errors(tmp_path):
             dlbasic.load(bad)
         assert isinstance(info.value, (EOFError, OSError, RuntimeError,
                                        pickle.UnpicklingError)), keep
-    with pytest.raises(EOFError, match="empty"):
+    with pytest.raises(EOFError, match="the file is empty"):
         bad.write_bytes(b"")
         dlbasic.load(bad)
 
 
-def test_flipped_byte_in_the_zip_structure_is_refused(tmp_path):
+@pytest.mark.parametrize("fmt", ["zip", "v2"])
+def test_flipped_byte_in_the_zip_structure_is_refused(tmp_path, fmt):
     # zip's own CRCs cover only member contents; the trailer's CRC covers everything else
-    path, _ = _good_archive(tmp_path)
+    path, _ = _good_archive(tmp_path, fmt)
     data = path.read_bytes()
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
