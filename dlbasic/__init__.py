@@ -6,7 +6,6 @@ from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64
                      get_default_dtype, set_default_dtype, promote_types, result_type)
 from ._dtype import bool_ as bool                                  # noqa: A001
 from ._tensor import Tensor, Size, device
-from . import _tensor_methods                                     # noqa: F401  (binds methods)
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
                        inference_mode)
 from . import autograd
@@ -17,6 +16,7 @@ from ._random import (Generator, manual_seed, seed, initial_seed, get_rng_state,
                       set_rng_state, default_generator)
 from ._creation import *                                          # noqa: F401,F403
 from .ops import *                                                # noqa: F401,F403
+from .ops import activation as _activation
 from ._format import set_printoptions
 
 half = float16
@@ -43,14 +43,12 @@ def numel(input):
 
 def softmax(input, dim, dtype=None):
     """torch.softmax: the same function as ``dlbasic.nn.functional.softmax``."""
-    from .nn import functional as F
-    return F.softmax(input, dim, dtype=dtype)
+    return _activation.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input, dim, dtype=None):
     """torch.log_softmax: the same function as ``dlbasic.nn.functional.log_softmax``."""
-    from .nn import functional as F
-    return F.log_softmax(input, dim, dtype=dtype)
+    return _activation.log_softmax(input, dim, dtype=dtype)
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):

@@ -4,9 +4,12 @@ import numbers
 import numpy as np
 
 from . import _dtype
-from ._dtype import to_dtype, from_numpy_dtype
+from ._dtype import to_dtype, from_numpy_dtype, TYPE_SHORT as _TYPE_SHORT
+from ._convert import array_from
 from ._random import _rng
-from ._tensor import Tensor, device as _device, _TYPE_SHORT
+from ._tensor_base import TensorBase, device as _device
+from .ops._util import broadcast_error
+from .ops.movement import diagonal as _diagonal, reshape, expand, transpose
 
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty",
            "arange", "linspace", "logspace", "eye", "rand", "randn", "randint", "randperm",
@@ -20,273 +23,11 @@ def _check_device(device):
         _device(device)
 
 
-def _infer_np(data, dt=None):
-    """NumPy array for ``data`` with torch's default dtypes (float32 for Python floats); for
-    lists, also torch's errors (see ``_from_sequence``).  ``dt``: the dtype asked for."""
-    if isinstance(data, Tensor):
-        return data._data
-    if isinstance(data, np.ndarray):
-        if data.dtype not in _dtype._BY_NP:
-            from_numpy_dtype(data.dtype)      # raises the clear TypeError
-        return data
-    if isinstance(data, (np.generic,)):
-        arr = np.asarray(data)
-        return arr
-    if isinstance(data, (str, bytes)):
-        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
-    return _from_sequence(data, dt)
-
-
-# -- Python data -> array, with torch's rules and words ----------------------------------------
-# torch reads nested sequences in two steps (torch/csrc/utils/tensor_new.cpp): the shape comes
-# from the first element at each depth, the dtype from every leaf (float > int > bool); then
-# every sequence must have the length of its depth and every leaf must convert to the dtype.
-# NumPy would say "inhomogeneous shape" or build an object array; we say what torch says.
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_PLAIN = {float, int, bool}
-
-
-def _is_seq(x):
-    return isinstance(x, (list, tuple, range, np.ndarray))
-
-
-def _sequence_sizes(data):
-    sizes = []
-    x = data
-    while _is_seq(x):
-        if isinstance(x, np.ndarray):
-            sizes.extend(x.shape)
-            break
-        sizes.append(len(x))
-        if not len(x):
-            break
-        x = x[0]
-        if isinstance(x, str):              # a str is a sequence of strs, without end
-            raise ValueError("too many dimensions 'str'")
-    return sizes
-
-
-def _leaf_dtype(x):
-    """torch's infer_scalar_type for one non-sequence element."""
-    t = type(x)
-    if t is float:
-        return _dtype.get_default_dtype()
-    if t is bool:
-        return _dtype.bool_
-    if t is int:
-        return _dtype.int64
-    if isinstance(x, Tensor):
-        return x.dtype
-    if isinstance(x, np.generic) and x.dtype in _dtype._BY_NP:
-        return _dtype._BY_NP[x.dtype]
-    if isinstance(x, bool):
-        return _dtype.bool_
-    if isinstance(x, numbers.Integral):
-        return _dtype.int64
-    if isinstance(x, numbers.Real):
-        return _dtype.get_default_dtype()
-    if isinstance(x, (str, bytes)):
-        raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
-    raise RuntimeError(f"Could not infer dtype of {type(x).__name__}")
-
-
-class _Scan:
-    """One walk over nested data: the inferred dtype, whether Tensors hide inside, and the
-    first shape/conversion problem (raised after the walk, when the dtype is known)."""
-
-    def __init__(self, sizes, dt):
-        self.sizes, self.ndim, self.infer = sizes, len(sizes), dt is None
-        # torch converts leaves to an integer (or bool) dtype through __index__, except
-        # Python floats: NumPy floats and float tensors are refused
-        self.to_int = dt is not None and not dt.is_floating_point
-        self.dtype = None
-        self.problem = None            # (kind, *details), the first one in walk order
-        self.has_tensor = False
-        self.has_float = False         # a Python float among the leaves (int targets check it)
-
-    def walk(self, x, dim):
-        if _is_seq(x):
-            if isinstance(x, np.ndarray):
-                self._array(x, dim)
-                return
-            if self.problem is None:
-                if dim >= self.ndim:
-                    self.problem = ("leaf", x)
-                elif len(x) != self.sizes[dim]:
-                    self.problem = ("length", self.sizes[dim], dim, len(x))
-            if dim == self.ndim - 1 and self._plain_numbers(x):
-                return
-            for item in x:
-                self.walk(item, dim + 1)
-            if self.infer and not len(x):       # an empty sequence counts as a float
-                d = _dtype.get_default_dtype()
-                self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
-            return
-        if isinstance(x, str) and dim < self.ndim and self.problem is None:
-            # where torch expects a sequence, a str is one (of 1-char strs)
-            self.problem = ("length", self.sizes[dim], dim, len(x)) \
-                if len(x) != self.sizes[dim] else ("leaf", x)
-        if self.problem is None and dim < self.ndim:
-            self.problem = ("notseq",)
-        t = type(x)
-        if not self.infer and self.problem is None and not (
-                t is float or t is int or t is bool or _is_real(x, self.to_int)):
-            self.problem = ("leaf", x)      # with a dtype given, torch converts without asking
-        if t is float:
-            self.has_float = True
-        elif isinstance(x, Tensor):
-            self.has_tensor = True
-            if self.problem is None and (x._data.size != 1 or self.to_int and
-                                         x.dtype.is_floating_point):
-                self.problem = ("tensor", x)
-        if self.infer:
-            d = _leaf_dtype(x)
-            self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
-
-    def _plain_numbers(self, seq):
-        """The common case in one C-speed pass: a last-level sequence of Python numbers."""
-        kinds = set(map(type, seq))
-        if not kinds:
-            return False
-        if kinds <= _PLAIN:
-            if float in kinds:
-                self.has_float = True
-            if not self.infer:
-                return True
-            d = _dtype.get_default_dtype() if float in kinds else (
-                _dtype.int64 if int in kinds else _dtype.bool_)
-        elif all(issubclass(k, (np.number, np.bool_)) and np.dtype(k) in _dtype._BY_NP and
-                 not (self.to_int and issubclass(k, np.floating)) for k in kinds):
-            if not self.infer:                  # NumPy scalars (a batch of labels, ...)
-                return True
-            d = None
-            for k in kinds:
-                dk = _dtype._BY_NP[np.dtype(k)]
-                d = dk if d is None else _dtype.promote_types(d, dk)
-        else:
-            return False
-        self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
-        return True
-
-    def _array(self, a, dim):
-        if self.problem is None and tuple(a.shape) != tuple(self.sizes[dim:]):
-            # report it where torch's element-by-element walk would meet it
-            for i, (want, got) in enumerate(zip(self.sizes[dim:], a.shape)):
-                if want != got:
-                    self.problem = ("length", want, dim + i, got)
-                    break
-            else:
-                self.problem = ("leaf", a) if a.ndim > self.ndim - dim else ("notseq",)
-        if self.infer:
-            d = from_numpy_dtype(a.dtype)
-            self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
-
-
-def _is_real(x, to_int=False):
-    if isinstance(x, (str, bytes)):
-        return False
-    if isinstance(x, np.generic):
-        return x.dtype.kind in ("biu" if to_int else "biuf")
-    return isinstance(x, (Tensor, numbers.Real))
-
-
-def _leaf_error(x, dt):
-    """torch's complaint about a leaf that does not convert to ``dt``."""
-    name = type(x).__name__
-    if isinstance(x, np.generic):
-        name = "numpy." + name
-    if isinstance(x, Tensor):
-        if dt.is_floating_point:
-            return ValueError("only one element tensors can be converted to Python scalars")
-        return TypeError("only integer tensors of a single element can be converted to an "
-                         "index")
-    if dt.is_floating_point:
-        return TypeError(f"must be real number, not {name}")
-    return TypeError(f"'{name}' object cannot be interpreted as an integer")
-
-
-def _from_sequence(data, dt=None):
-    """A new array for nested Python data, as ``torch.tensor`` reads it (``dt``: asked for)."""
-    sizes = _sequence_sizes(data)
-    scan = _Scan(sizes, dt)
-    scan.walk(data, 0)
-    if dt is None:
-        dt = scan.dtype if scan.dtype is not None else _dtype.get_default_dtype()
-    numel = 1
-    for s in sizes:
-        numel *= s
-    if numel == 0:                            # torch stores nothing, so checks nothing
-        return np.zeros(sizes, dtype=dt.np)
-    p = scan.problem
-    if p is not None:
-        if p[0] == "length":
-            raise ValueError(f"expected sequence of length {p[1]} at dim {p[2]} (got {p[3]})")
-        if p[0] == "notseq":
-            raise TypeError("not a sequence")
-        raise _leaf_error(p[1], dt)
-    if scan.has_tensor:
-        data = _tensors_to_items(data)
-    if not dt.is_floating_point and dt is not _dtype.bool_:
-        return _to_integers(data, dt, scan)
-    try:
-        return np.array(data, dtype=dt.np)
-    except OverflowError as e:                # an int beyond the float range: Python's words
-        raise OverflowError(str(e).replace("Python int", "int")) from None
-
-
-def _to_integers(data, dt, scan):
-    """Integer array; out-of-range values and non-finite floats are errors, as in torch."""
-    overflow = RuntimeError(f"value cannot be converted to type {dt.name} without overflow")
-    if scan.has_float:                       # Python floats are truncated toward 0
-        wide = np.array(data, dtype=np.float64)
-        if not np.isfinite(wide).all():
-            raise overflow
-        if wide.size and (wide.min() < -2.0 ** 63 or wide.max() >= 2.0 ** 63):
-            if any(type(v) is int and not _INT64_MIN <= v <= _INT64_MAX for v in _leaves(data)):
-                raise ValueError("Overflow when unpacking long long")
-            raise overflow
-        arr = np.trunc(wide).astype(np.int64)
-    else:
-        try:
-            arr = np.array(data, dtype=np.int64)
-        except OverflowError:                # a Python int beyond int64
-            raise ValueError("Overflow when unpacking long long") from None
-    if dt is not _dtype.int64 and arr.size:
-        info = np.iinfo(dt.np)
-        # torch wraps negative values into uint8 (two's complement) but refuses the rest
-        lo = -(1 << 63) if dt is _dtype.uint8 else info.min
-        if arr.min() < lo or arr.max() > info.max:
-            raise overflow
-    return arr.astype(dt.np)
-
-
-def _leaves(data):
-    if _is_seq(data) and not isinstance(data, np.ndarray):
-        for x in data:
-            yield from _leaves(x)
-    else:
-        yield data
-
-
-def _tensors_to_items(data):
-    if isinstance(data, Tensor):
-        return data._data.reshape(()).item()
-    if isinstance(data, (list, tuple)):
-        return [_tensors_to_items(x) for x in data]
-    return data
-
-
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data`` (list, number, ndarray or Tensor)."""
     _check_device(device)
     dt = to_dtype(dtype) if dtype is not None else None
-    if isinstance(data, (list, tuple, range)):
-        arr = _from_sequence(data, dt)         # already a new array of the final dtype
-    else:
-        arr = _infer_np(data, dt)
-        arr = np.array(arr, dtype=dt.np if dt is not None else None, copy=True)
-    t = Tensor._make(arr)
+    t = TensorBase._make(array_from(data, dt))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -299,12 +40,12 @@ def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
 def as_tensor(data, dtype=None, device=None):
     """Like ``tensor`` but shares memory with an ndarray or Tensor when the dtype already fits."""
     _check_device(device)
-    if isinstance(data, Tensor):
+    if isinstance(data, TensorBase):
         return data if dtype is None or to_dtype(dtype) is data.dtype else data.to(dtype)
     if isinstance(data, np.ndarray):
         arr = data if dtype is None else data.astype(to_dtype(dtype).np, copy=False)
         from_numpy_dtype(arr.dtype)
-        return Tensor._make(arr)
+        return TensorBase._make(arr)
     return tensor(data, dtype=dtype)
 
 
@@ -316,7 +57,7 @@ def from_numpy(ndarray):
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
     from_numpy_dtype(ndarray.dtype)
-    return Tensor._make(ndarray)
+    return TensorBase._make(ndarray)
 
 
 def _size(size, name="empty"):
@@ -326,11 +67,12 @@ def _size(size, name="empty"):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     elif len(size) == 1 and not isinstance(size[0], numbers.Integral) and \
-            not isinstance(size[0], Tensor):
+            not isinstance(size[0], TensorBase):
         raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, not "
                         f"{type(size[0]).__name__}")
     for i, s in enumerate(size):
-        if not isinstance(s, numbers.Integral) and not (isinstance(s, Tensor) and s.numel() == 1):
+        if not isinstance(s, numbers.Integral) and not (isinstance(s, TensorBase) and
+                                                          s.numel() == 1):
             raise TypeError(f"{name}(): argument 'size' (position 1) must be tuple of ints, but "
                             f"found element of type {type(s).__name__} at pos {i}")
     size = tuple(int(s) for s in size)
@@ -346,7 +88,7 @@ def _size(size, name="empty"):
 def _dt(dtype, out=None, name="empty"):
     """The NumPy dtype to create: ``dtype``, else out's, else the default float."""
     if out is not None:
-        if not isinstance(out, Tensor):
+        if not isinstance(out, TensorBase):
             raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
         if dtype is not None and to_dtype(dtype).np != out._data.dtype:
             raise RuntimeError(f"dtype {_TYPE_SHORT[to_dtype(dtype).name]} does not match dtype "
@@ -364,7 +106,7 @@ def _finish(arr, requires_grad, out=None):
         if requires_grad:
             out.requires_grad_(True)
         return out
-    t = Tensor._make(arr)
+    t = TensorBase._make(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -449,7 +191,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_g
 def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
-    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    vals = [v.item() if isinstance(v, TensorBase) else v for v in (start, end, step)]
     start, end, step = vals
     if not all(np.isfinite(v) for v in (start, end)):
         raise RuntimeError(f"unsupported range: {start} -> {end}")
@@ -500,8 +242,7 @@ def diag(input, diagonal=0):
     if input.ndim not in (1, 2):
         raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D")
     if input.ndim == 1:
-        return Tensor._make(np.diag(input._data, diagonal))
-    from .ops.movement import diagonal as _diagonal
+        return TensorBase._make(np.diag(input._data, diagonal))
     return _diagonal(input, diagonal)
 
 
@@ -567,19 +308,18 @@ def randperm(n, *, generator=None, out=None, dtype=None, device=None, requires_g
 
 def normal(mean, std=1.0, size=None, *, generator=None, out=None):
     r = _rng(generator)
-    if isinstance(mean, Tensor) or isinstance(std, Tensor):
-        m = mean._data if isinstance(mean, Tensor) else mean
-        s = std._data if isinstance(std, Tensor) else std
-        if isinstance(std, Tensor):
+    if isinstance(mean, TensorBase) or isinstance(std, TensorBase):
+        m = mean._data if isinstance(mean, TensorBase) else mean
+        s = std._data if isinstance(std, TensorBase) else std
+        if isinstance(std, TensorBase):
             if s.size and not s.min() >= 0:
                 raise RuntimeError("normal expects all elements of std >= 0.0")
         elif not std >= 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
-        ref = mean if isinstance(mean, Tensor) else std
+        ref = mean if isinstance(mean, TensorBase) else std
         try:
             shape = np.broadcast_shapes(np.shape(m), np.shape(s))
         except ValueError:
-            from .ops._util import broadcast_error
             raise broadcast_error(np.shape(m), np.shape(s)) from None
         return _finish((m + s * r.standard_normal(shape)).astype(ref._data.dtype), False, out)
     if size is None:
@@ -621,7 +361,7 @@ def poisson(input, generator=None):
     rate = input._data
     if rate.size and not rate.min() >= 0:
         raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
-    return Tensor._make(_rng(generator).poisson(rate).astype(input._data.dtype))
+    return TensorBase._make(_rng(generator).poisson(rate).astype(input._data.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
@@ -662,7 +402,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
 def meshgrid(*tensors, indexing="ij"):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
-    from .ops.movement import reshape, expand
     for t in tensors:
         if t.ndim > 1:
             raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
@@ -674,16 +413,15 @@ def meshgrid(*tensors, indexing="ij"):
         view[i] = -1
         out.append(expand(reshape(t, *view), shape))
     if indexing == "xy" and len(tensors) >= 2:
-        from .ops.movement import transpose
         out = [transpose(o, 0, 1) for o in out]
     return tuple(out)
 
 
 def tril_indices(row, col, offset=0, *, dtype=None, device=None):
     r, c = np.tril_indices(row, offset, col)
-    return Tensor._make(np.stack([r, c]).astype(np.int64))
+    return TensorBase._make(np.stack([r, c]).astype(np.int64))
 
 
 def triu_indices(row, col, offset=0, *, dtype=None, device=None):
     r, c = np.triu_indices(row, offset, col)
-    return Tensor._make(np.stack([r, c]).astype(np.int64))
+    return TensorBase._make(np.stack([r, c]).astype(np.int64))

@@ -59,6 +59,18 @@ def _lookup(name):
     return _BY_NAME[name]
 
 
+# torch's names of each dtype, as its messages print them: the ScalarType ("result type Float
+# can't be cast to ..."), the legacy tensor type ("torch.FloatTensor", ``Tensor.type()``) and
+# the C type ("got mask with dtype long int")
+TYPE_SHORT = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+              "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+              "bool": "Bool"}
+TYPE_NAMES = {name: f"torch.{short}Tensor" for name, short in TYPE_SHORT.items()}
+C_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+                "int64": "long int", "int32": "int", "int16": "short int",
+                "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
+
+
 def get_default_dtype():
     return _default[0]
 

@@ -1,5 +1,10 @@
 """Random numbers: ``Generator`` objects and the global default one (``manual_seed``)."""
+import io
+import pickle
+
 import numpy as np
+
+from ._tensor_base import TensorBase, _CPU
 
 __all__ = ["Generator", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "default_generator"]
@@ -29,13 +34,10 @@ class Generator:
         return self._seed
 
     def get_state(self):
-        from ._tensor import Tensor
-        import pickle
         raw = pickle.dumps((self._seed, self._rng.bit_generator.state))
-        return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
+        return TensorBase._make(np.frombuffer(raw, dtype=np.uint8).copy())
 
     def set_state(self, state):
-        import pickle
         data = state._data.tobytes() if hasattr(state, "_data") else bytes(state)
         seed, st = _safe_state_loads(data)
         self._seed = seed
@@ -45,7 +47,6 @@ class Generator:
 
     @property
     def device(self):
-        from ._tensor import _CPU
         return _CPU
 
     # numpy access for kernels
@@ -56,9 +57,6 @@ class Generator:
 
 def _safe_state_loads(data):
     """Generator states are plain dicts of ints and strings; refuse anything else."""
-    import io
-    import pickle
-
     class _Restricted(pickle.Unpickler):
         def find_class(self, module, name):
             raise pickle.UnpicklingError(f"generator state may not reference {module}.{name}")

@@ -1,76 +1,70 @@
-"""The Tensor: a NumPy array plus what autograd needs (requires_grad, grad, grad_fn)."""
+"""``dlbasic.Tensor``: the tensor's data and autograd state (``TensorBase``) plus its methods.
+
+Every method that computes is one of torch's functions with the tensor first: ``x.exp()`` is
+``ops.elementwise.exp(x)``, ``a + b`` is ``ops.elementwise.add(a, b)``, ``x.sum(0)`` is
+``ops.reduction.sum(x, 0)``; the in-place forms (``x.add_(y)``) compute out of place and write
+the result into ``x`` (``Tensor._inplace``).  ``loss.backward()`` hands the graph to
+``autograd.engine``.  The class sits above the ops it calls; autograd and the ops make tensors
+of it through ``TensorBase._make``.
+"""
 import numbers
-import weakref
 
 import numpy as np
 
 from . import _dtype
-from ._dtype import dtype as _dtype_cls, from_numpy_dtype, to_dtype
-from .autograd import function as _function
-from .autograd.grad_mode import _state
+from ._dtype import dtype as _dtype_cls, to_dtype, TYPE_SHORT, TYPE_NAMES, C_TYPE_NAMES
+from ._tensor_base import TensorBase, Size, device, set_tensor_class
+from ._convert import array_from
+from ._creation import (tensor as _new_tensor, zeros as _zeros, ones as _ones, full as _full,
+                        empty as _empty, _check_fill, _check_probabilities)
+from ._random import _rng
+from .autograd import engine
+from .autograd.grad_mode import _state, no_grad
+from .ops import elementwise as E, reduction as R, movement as M, comparison as C
+# (the ops package's name ``matmul`` is the function, which hides the module)
+from .ops.matmul import matmul as _matmul, mm as _mm, bmm as _bmm, mv as _mv, dot as _dot, \
+    outer as _outer, inner as _inner
+from .ops import activation as A
+from .ops._util import _any_requires_grad
 
 __all__ = ["Tensor", "Size", "device"]
 
-
-class Size(tuple):
-    """Tensor shape, a tuple that prints like torch.Size."""
-
-    def __repr__(self):
-        return "dlbasic.Size([" + ", ".join(str(s) for s in self) + "])"
-
-    def numel(self):
-        n = 1
-        for s in self:
-            n *= s
-        return n
+_TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 
 
-class device:
-    """Only the CPU exists today; 'cuda' is refused with a clear error."""
+# -- helpers the class body below builds its operators and in-place methods from -------------
 
-    __slots__ = ("type", "index")
-
-    def __init__(self, type="cpu", index=None):
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        type = str(type)
-        if ":" in type:
-            type, idx = type.split(":", 1)
-            index = int(idx)
-        if type != "cpu":
-            raise RuntimeError(f"dlbasic runs on the CPU only; device '{type}' is not available")
-        self.type = type
-        self.index = index
-
-    def __repr__(self):
-        return f"device(type='{self.type}')"
-
-    def __str__(self):
-        return self.type
-
-    def __eq__(self, other):
-        try:
-            return device(other).type == self.type
-        except (RuntimeError, TypeError, ValueError):
-            return False
-
-    def __hash__(self):
-        return hash(self.type)
+def _reflected(fn):
+    def reflected(self, other):
+        return fn(other, self)
+    return reflected
 
 
-_CPU = device("cpu")
+def _comparison(fn):
+    def op(self, other):
+        if other is None:
+            return NotImplemented
+        return fn(self, other)
+    return op
 
 
-class _RemovableHandle:
-    def __init__(self, container, item):
-        self._container = weakref.ref(container) if not isinstance(container, list) else None
-        self._list = container if isinstance(container, list) else None
-        self._item = item
+def _bool_or_bitwise(logical, bitwise):
+    """``&``, ``|``, ``^``: logical on two bools (or a bool and a Python bool), else bitwise."""
+    def op(self, other):
+        other_t = other if isinstance(other, TensorBase) else None
+        if self.dtype is _dtype.bool_ and (other_t is None and isinstance(other, bool) or
+                                            other_t is not None and other_t.dtype is _dtype.bool_):
+            return logical(self, other)
+        return bitwise(self, other)
+    return op
 
-    def remove(self):
-        lst = self._list
-        if lst is not None and self._item in lst:
-            lst.remove(self._item)
+
+def _inplace_method(fn, name):
+    def method(self, *args, **kwargs):
+        return self._inplace(fn, *args, **kwargs)
+    method.__name__ = name
+    method.__doc__ = f"In-place version of :func:`{fn.__name__}`."
+    return method
 
 
 def _check_not_leaf_inplace(t):
@@ -80,38 +74,109 @@ def _check_not_leaf_inplace(t):
                                "operation.")
 
 
-class Tensor:
+def _overwrite(x, new):
+    """``new`` in place of ``x``: x's history (if any) continues with a zero gradient."""
+    if x.requires_grad or new.requires_grad:
+        return E.where(TensorBase._make(np.ones((), dtype=bool)), new, x)
+    return new
+
+
+def _fill_value(self, value):
+    if isinstance(value, TensorBase):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                               f"with {value.ndim} dimensions.")
+        return value.expand(self.shape)
+    if not isinstance(value, (numbers.Number, np.generic)):
+        raise TypeError(f"fill_(): argument 'value' must be Number or Tensor, not "
+                        f"{type(value).__name__}")
+    return TensorBase._make(np.full(self._data.shape, value, dtype=self._data.dtype))
+
+
+# -- the samplers of the random in-place methods (uniform_, normal_, ...) ---------------------
+
+def _floating_only(self, kernel):
+    if not self.dtype.is_floating_point:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for "
+                                  f"'{TYPE_SHORT[self.dtype.name]}'")
+
+
+def _uniform(self, r, s, a=0.0, b=1.0):
+    _floating_only(self, "check_uniform_bounds")
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise RuntimeError(f"{'from' if not np.isfinite(a) else 'to'} is out of bounds for "
+                           f"{C_TYPE_NAMES[self.dtype.name]}")
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a:g}"
+                           f" > to={b:g}")
+    return r.uniform(a, b, s)
+
+
+def _normal(self, r, s, mean=0.0, std=1.0):
+    _floating_only(self, "normal_kernel_cpu")
+    if not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+    return r.normal(mean, std, s)
+
+
+def _exponential(self, r, s, lambd=1.0):
+    if not self.dtype.is_floating_point:
+        raise RuntimeError(f"Exponential distribution is a continuous probability distribution. "
+                           f"dtype must be a floating point but you specified "
+                           f"{TYPE_SHORT[self.dtype.name]}")
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+    return r.exponential(1.0 / lambd, s)
+
+
+def _bernoulli(self, r, s, p=0.5):
+    probs = p._data if isinstance(p, TensorBase) else p
+    _check_probabilities(probs)
+    return r.random(s) < probs
+
+
+# random_() with no bounds: [0, 2^mantissa] for floats (every integer exact), the whole
+# non-negative range for integers, as torch
+_RANDOM_TOP = {"float16": 1 << 11, "float32": 1 << 24, "float64": 1 << 53, "int8": 1 << 7,
+               "int16": 1 << 15, "int32": 1 << 31, "int64": 1 << 63, "uint8": 1 << 8,
+               "bool": 2}
+
+
+def _random(self, r, s, a=None, b=None):
+    if a is None:
+        low, high = 0, _RANDOM_TOP[self.dtype.name] + (self.dtype.is_floating_point)
+    elif b is None:
+        low, high = 0, a
+    else:
+        low, high = a, b
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    return r.integers(low, high, s)
+
+
+def _random_method(sample):
+    def method(self, *args, generator=None, **kwargs):
+        arr = sample(self, _rng(generator), self._data.shape, *args, **kwargs)
+        self._inplace(lambda x: _overwrite(
+            x, TensorBase._make(np.asarray(arr, dtype=x._data.dtype))))
+        return self
+    method.__name__ = sample.__name__[1:] + "_"
+    return method
+
+
+class Tensor(TensorBase):
     """A multi-dimensional array with reverse-mode automatic differentiation."""
 
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_output_nr", "_vbox", "_hooks",
-                 "_base", "__dict__", "__weakref__")
-    __array_priority__ = 1000     # so ndarray (op) Tensor defers to Tensor's reflected ops
-
-    # -- construction ---------------------------------------------------------------------
-    @classmethod
-    def _make(cls, data, requires_grad=False, grad_fn=None, output_nr=0):
-        """Fast internal constructor around an ndarray that already has a supported dtype."""
-        t = object.__new__(cls)
-        # NumPy returns scalars, not 0-d arrays, from many 0-d computations; keep an array so
-        # in-place ops and .numpy() behave as for any other tensor
-        t._data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        t.requires_grad = requires_grad
-        t.grad = None
-        t.grad_fn = grad_fn
-        t._output_nr = output_nr
-        t._vbox = [0]
-        t._hooks = None
-        t._base = None
-        return t
+    __slots__ = ()
 
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
         # torch.Tensor(2, 3) -> uninitialised float tensor; torch.Tensor([1, 2]) -> float data
         dt = to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
         if len(args) == 1 and isinstance(args[0], (list, tuple)):
-            from ._creation import _from_sequence          # torch's rules and messages
-            data = _from_sequence(args[0], dt)
+            data = array_from(args[0], dt)              # torch's rules and messages
         elif len(args) == 1 and not isinstance(args[0], numbers.Integral):
-            data = np.array(args[0].numpy() if isinstance(args[0], Tensor) else args[0],
+            data = np.array(args[0].numpy() if isinstance(args[0], TensorBase) else args[0],
                             dtype=dt.np)
         elif all(isinstance(a, numbers.Integral) for a in args):
             data = np.empty(args, dtype=dt.np)
@@ -127,220 +192,16 @@ class Tensor:
         self._hooks = None
         self._base = None
 
-    # -- attributes -----------------------------------------------------------------------
-    @property
-    def shape(self):
-        return Size(self._data.shape)
-
-    def size(self, dim=None):
-        if dim is None:
-            return Size(self._data.shape)
-        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
-
-    @property
-    def dtype(self):
-        return from_numpy_dtype(self._data.dtype)
-
-    @property
-    def device(self):
-        return _CPU
-
-    @property
-    def is_cuda(self):
-        return False
-
-    @property
-    def ndim(self):
-        return self._data.ndim
-
-    def dim(self):
-        return self._data.ndim
-
-    ndimension = dim
-
-    def numel(self):
-        return self._data.size
-
-    nelement = numel
-
-    def element_size(self):
-        return self._data.itemsize
-
-    @property
-    def itemsize(self):
-        return self._data.itemsize
-
-    @property
-    def nbytes(self):
-        return self._data.nbytes
-
-    @property
-    def is_leaf(self):
-        return self.grad_fn is None
-
-    @property
-    def _version(self):
-        return self._vbox[0]
-
-    @property
-    def data(self):
-        """A tensor sharing this one's memory, outside the graph (torch's ``.data``)."""
-        return Tensor._make(self._data)
-
-    @data.setter
-    def data(self, value):
-        if not isinstance(value, Tensor):
-            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
-        self._data = value._data
-
-    @property
-    def T(self):
-        from .ops import movement
-        return movement.permute(self, tuple(range(self.ndim - 1, -1, -1)))
-
-    @property
-    def mT(self):
-        return self.transpose(-2, -1)
-
-    def is_floating_point(self):
-        return self._data.dtype.kind == "f"
-
-    def is_contiguous(self, memory_format=None):
-        return bool(self._data.flags.c_contiguous)
-
-    def stride(self, dim=None):
-        st = tuple(s // self._data.itemsize for s in self._data.strides)
-        return st if dim is None else st[_wrap_dim(dim, self.ndim)]
-
-    def data_ptr(self):
-        return self._data.__array_interface__["data"][0]
-
-    def get_device(self):
-        return -1
-
-    # -- conversions ----------------------------------------------------------------------
-    def item(self):
-        if self._data.size != 1:
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
-                               "to Scalar")
-        return self._data.reshape(()).item()
-
-    def tolist(self):
-        return self._data.tolist()
-
-    def numpy(self, *, force=False):
-        if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
-                               "tensor.detach().numpy() instead.")
-        return self._data
-
-    def __array__(self, dtype=None, copy=None):
-        if self.requires_grad:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
-                               "tensor.detach().numpy() instead.")
-        return self._data if dtype is None else self._data.astype(dtype)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an "
-                            "index")
-        return int(self.item())
-
-    def __bool__(self):
-        if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.reshape(()))
-
-    def __len__(self):
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
-    def __iter__(self):
-        if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return iter(self.unbind(0))
-
-    def __hash__(self):
-        return id(self)
-
     def __reduce_ex__(self, protocol):
         # pickling (DataLoader workers, copy.deepcopy) keeps data and requires_grad only
         return (_rebuild_tensor, (self._data, self.requires_grad))
 
-    def __deepcopy__(self, memo):
-        if not self.is_leaf:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
-                               "support the deepcopy protocol at the moment.")
-        new = type(self)._make(self._data.copy(), self.requires_grad)
-        if type(self) is not Tensor:
-            new.__dict__.update(self.__dict__)
-        if self.grad is not None:
-            new.grad = Tensor._make(self.grad._data.copy())
-        memo[id(self)] = new
-        return new
-
-    def detach(self):
-        t = Tensor._make(self._data)
-        t._vbox = self._vbox
-        return t
-
-    def detach_(self):
-        self.grad_fn = None
-        self.requires_grad = False
-        return self
-
-    def requires_grad_(self, requires_grad=True):
-        if requires_grad and self._data.dtype.kind != "f":
-            raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If "
-                               "you want to use a computed variable in a subgraph that doesn't "
-                               "require differentiation use var_no_grad = var.detach().")
-        self.requires_grad = bool(requires_grad)
-        return self
-
-    def retain_grad(self):
-        if not self.requires_grad:
-            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self.grad_fn is None:
-            return
-        node = self.grad_fn
-        if node._retain is None:
-            node._retain = {}
-        node._retain[self._output_nr] = weakref.ref(self)
-
-    @property
-    def retains_grad(self):
-        node = self.grad_fn
-        return bool(node is not None and node._retain and self._output_nr in node._retain)
-
-    def register_hook(self, hook):
-        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        if self.grad_fn is None:
-            if self._hooks is None:
-                self._hooks = []
-            hooks = self._hooks
-        else:
-            node = self.grad_fn
-            if node._hooks is None:
-                node._hooks = {}
-            hooks = node._hooks.setdefault(self._output_nr, [])
-        hooks.append(hook)
-        return _RemovableHandle(hooks, hook)
-
+    # -- autograd ------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd import engine
+        """Accumulate the gradient of this tensor into the leaves' ``.grad`` (autograd.engine)."""
         engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
+    # -- dtype and device conversions ----------------------------------------------------
     def to(self, *args, **kwargs):
         """to(dtype) / to(device) / to(device, dtype) / to(other) — dtype changes are recorded."""
         dt = kwargs.pop("dtype", None)
@@ -350,7 +211,7 @@ class Tensor:
         if "device" in kwargs:
             device(kwargs.pop("device"))
         for a in args:
-            if isinstance(a, Tensor):
+            if isinstance(a, TensorBase):
                 dt = a.dtype
             elif isinstance(a, _dtype_cls) or a in (float, int, bool):
                 dt = to_dtype(a)
@@ -360,14 +221,7 @@ class Tensor:
                 raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
         if dt is None or to_dtype(dt).np == self._data.dtype:
             return self.clone() if copy else self
-        from .ops import elementwise
-        return elementwise.cast(self, to_dtype(dt))
-
-    def cpu(self):
-        return self
-
-    def cuda(self, *args, **kwargs):
-        raise RuntimeError("dlbasic runs on the CPU only; CUDA is not available")
+        return E.cast(self, to_dtype(dt))
 
     def float(self):
         return self.to(_dtype.float32)
@@ -395,7 +249,7 @@ class Tensor:
 
     def type(self, dtype=None, **kwargs):
         if dtype is None:
-            return _TYPE_NAMES.get(self.dtype.name, "torch.Tensor")
+            return TYPE_NAMES.get(self.dtype.name, "torch.Tensor")
         if isinstance(dtype, str) and dtype.startswith("torch."):
             if dtype not in _TYPE_BY_NAME:
                 raise ValueError(f"invalid type: '{dtype}'")
@@ -405,38 +259,258 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
+    # -- new tensors like this one -------------------------------------------------------
     def new_tensor(self, data, dtype=None, requires_grad=False):
-        from . import _creation
-        return _creation.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+        return _new_tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_zeros(self, *size, dtype=None, requires_grad=False):
-        from . import _creation
-        return _creation.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+        return _zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_ones(self, *size, dtype=None, requires_grad=False):
-        from . import _creation
-        return _creation.ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+        return _ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, requires_grad=False):
-        from . import _creation
-        _creation._check_fill(fill_value, "new_full")
-        return _creation.full(size, fill_value, dtype=dtype or self.dtype,
-                              requires_grad=requires_grad)
+        _check_fill(fill_value, "new_full")
+        return _full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     def new_empty(self, *size, dtype=None, requires_grad=False):
-        from . import _creation
-        return _creation.empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+        return _empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
-    def __repr__(self):
-        from ._format import format_tensor
-        return format_tensor(self)
+    # -- torch's functions as methods: ops/elementwise.py --------------------------------
+    add = E.add
+    sub = E.sub
+    mul = E.mul
+    div = E.div
+    true_divide = E.true_divide
+    floor_divide = E.floor_divide
+    remainder = E.remainder
+    fmod = E.fmod
+    pow = E.pow
+    neg = E.neg
+    negative = E.negative
+    abs = E.abs
+    absolute = E.absolute
+    exp = E.exp
+    log = E.log
+    log1p = E.log1p
+    expm1 = E.expm1
+    log2 = E.log2
+    log10 = E.log10
+    sqrt = E.sqrt
+    rsqrt = E.rsqrt
+    sin = E.sin
+    cos = E.cos
+    tan = E.tan
+    tanh = E.tanh
+    sigmoid = E.sigmoid
+    atan = E.atan
+    asin = E.asin
+    acos = E.acos
+    sinh = E.sinh
+    cosh = E.cosh
+    erf = E.erf
+    erfc = E.erfc
+    sign = E.sign
+    floor = E.floor
+    ceil = E.ceil
+    round = E.round
+    trunc = E.trunc
+    frac = E.frac
+    square = E.square
+    reciprocal = E.reciprocal
+    maximum = E.maximum
+    minimum = E.minimum
+    clamp = E.clamp
+    clip = E.clip
+    lerp = E.lerp
+    addcmul = E.addcmul
+    addcdiv = E.addcdiv
+    multiply = E.multiply
+    subtract = E.subtract
+    divide = E.divide
+    relu = E.relu
 
-    def __format__(self, spec):
-        if self._data.ndim == 0 and spec:
-            return format(self.item(), spec)
-        return repr(self)
+    def where(self, condition, other):
+        return E.where(condition, self, other)
 
-    # -- in-place machinery ---------------------------------------------------------------
+    # -- ops/reduction.py ----------------------------------------------------------------
+    sum = R.sum
+    mean = R.mean
+    prod = R.prod
+    var = R.var
+    std = R.std
+    max = R.max
+    min = R.min
+    amax = R.amax
+    amin = R.amin
+    aminmax = R.aminmax
+    logsumexp = R.logsumexp
+    norm = R.norm
+    argmax = R.argmax
+    argmin = R.argmin
+    all = R.all
+    any = R.any
+    cumsum = R.cumsum
+    count_nonzero = R.count_nonzero
+    nansum = R.nansum
+    median = R.median
+    mode = R.mode
+
+    # -- ops/movement.py -----------------------------------------------------------------
+    reshape = M.reshape
+    view = M.view
+    flatten = M.flatten
+    unflatten = M.unflatten
+    squeeze = M.squeeze
+    unsqueeze = M.unsqueeze
+    permute = M.permute
+    transpose = M.transpose
+    swapaxes = M.swapaxes
+    t = M.t
+    expand = M.expand
+    expand_as = M.expand_as
+    repeat = M.repeat
+    split = M.split
+    chunk = M.chunk
+    flip = M.flip
+    narrow = M.narrow
+    unbind = M.unbind
+    select = M.select
+    gather = M.gather
+    scatter = M.scatter
+    scatter_add = M.scatter_add
+    index_select = M.index_select
+    index_add = M.index_add
+    masked_fill = M.masked_fill
+    masked_select = M.masked_select
+    movedim = M.movedim
+    moveaxis = M.moveaxis
+    tile = M.tile
+    contiguous = M.contiguous
+    clone = M.clone
+    roll = M.roll
+    tril = M.tril
+    triu = M.triu
+    view_as = M.view_as
+    reshape_as = M.reshape_as
+    ravel = M.ravel
+    diagonal = M.diagonal
+    take_along_dim = M.take_along_dim
+    repeat_interleave = M.repeat_interleave
+
+    @property
+    def T(self):
+        return M.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return M.transpose(self, -2, -1)
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(M.unbind(self, 0))
+
+    # -- ops/matmul.py -------------------------------------------------------------------
+    matmul = _matmul
+    mm = _mm
+    bmm = _bmm
+    mv = _mv
+    dot = _dot
+    outer = _outer
+    inner = _inner
+
+    # -- ops/comparison.py ---------------------------------------------------------------
+    eq = C.eq
+    ne = C.ne
+    lt = C.lt
+    le = C.le
+    gt = C.gt
+    ge = C.ge
+    greater = C.greater
+    less = C.less
+    greater_equal = C.greater_equal
+    less_equal = C.less_equal
+    not_equal = C.not_equal
+    equal = C.equal
+    logical_and = C.logical_and
+    logical_or = C.logical_or
+    logical_xor = C.logical_xor
+    logical_not = C.logical_not
+    bitwise_and = C.bitwise_and
+    bitwise_or = C.bitwise_or
+    bitwise_xor = C.bitwise_xor
+    bitwise_not = C.bitwise_not
+    isnan = C.isnan
+    isfinite = C.isfinite
+    isinf = C.isinf
+    isclose = C.isclose
+    allclose = C.allclose
+    topk = C.topk
+    sort = C.sort
+    argsort = C.argsort
+    unique = C.unique
+    nonzero = C.nonzero
+    argwhere = C.argwhere
+    msort = C.msort
+    bincount = C.bincount
+
+    # -- ops/activation.py ---------------------------------------------------------------
+    def softmax(self, dim, dtype=None):
+        return A.softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim, dtype=None):
+        return A.log_softmax(self, dim, dtype=dtype)
+
+    # -- operators -----------------------------------------------------------------------
+    __add__ = E.add
+    __radd__ = _reflected(E.add)
+    __sub__ = E.sub
+    __rsub__ = _reflected(E.sub)
+    __mul__ = E.mul
+    __rmul__ = _reflected(E.mul)
+    __truediv__ = E.div
+    __rtruediv__ = _reflected(E.div)
+    __floordiv__ = E.floor_divide
+    __rfloordiv__ = _reflected(E.floor_divide)
+    __mod__ = E.remainder
+    __rmod__ = _reflected(E.remainder)
+    __pow__ = E.pow
+    __rpow__ = _reflected(E.pow)
+    __matmul__ = _matmul
+    __rmatmul__ = _reflected(_matmul)
+    __neg__ = E.neg
+    __abs__ = E.abs
+    __getitem__ = M.getitem
+    __setitem__ = M.setitem
+
+    def __pos__(self):
+        return self
+
+    __eq__ = _comparison(C.eq)
+    __ne__ = _comparison(C.ne)
+    __lt__ = _comparison(C.lt)
+    __le__ = _comparison(C.le)
+    __gt__ = _comparison(C.gt)
+    __ge__ = _comparison(C.ge)
+
+    def __hash__(self):
+        # by identity (defining __eq__ would otherwise make tensors unhashable)
+        return id(self)
+
+    __and__ = _bool_or_bitwise(C.logical_and, C.bitwise_and)
+    __or__ = _bool_or_bitwise(C.logical_or, C.bitwise_or)
+    __xor__ = _bool_or_bitwise(C.logical_xor, C.bitwise_xor)
+    __rand__ = _reflected(__and__)
+    __ror__ = _reflected(__or__)
+    __rxor__ = _reflected(__xor__)
+
+    def __invert__(self):
+        if self.dtype is _dtype.bool_:
+            return C.logical_not(self)
+        return C.bitwise_not(self)
+
+    # -- in-place: compute out of place, write into self ---------------------------------
     def _inplace(self, fn, *args, **kwargs):
         """Apply ``fn(self, *args)`` and write the result into this tensor's memory.
 
@@ -444,7 +518,6 @@ class Tensor:
         computation ran on a copy, so whatever an earlier node saved of this buffer is still
         detectable as modified through the version counter).
         """
-        from .ops._util import _any_requires_grad
         if _state.enabled and (self.requires_grad or _any_requires_grad(args)):
             _check_not_leaf_inplace(self)
             base = self._base
@@ -452,15 +525,14 @@ class Tensor:
                 raise RuntimeError("dlbasic does not support in-place operations on a view of a "
                                    "tensor that requires grad; use an out-of-place operation "
                                    "or index assignment on the base tensor instead")
-            alias = Tensor._make(self._data.copy(), self.requires_grad, self.grad_fn,
-                                 self._output_nr)
+            alias = TensorBase._make(self._data.copy(), self.requires_grad, self.grad_fn,
+                                     self._output_nr)
             out = fn(alias, *args, **kwargs)
             if self.requires_grad and not out.requires_grad:
                 # the new values do not depend on the old ones: the old history must receive a
                 # zero gradient, not the gradient of the overwritten values
-                from .ops.elementwise import where
-                keep_new = Tensor._make(np.ones(self._data.shape, dtype=bool))
-                out = where(keep_new, out.to(self.dtype), alias)
+                keep_new = TensorBase._make(np.ones(self._data.shape, dtype=bool))
+                out = E.where(keep_new, out.to(self.dtype), alias)
             self._write(out._data)
             if out.requires_grad:
                 self.requires_grad = True
@@ -469,56 +541,111 @@ class Tensor:
         else:
             if self.requires_grad and self.grad_fn is None and _state.enabled:
                 _check_not_leaf_inplace(self)
-            from .autograd.grad_mode import no_grad
             with no_grad():
                 out = fn(self, *args, **kwargs)
             self._write(out._data)
         return self
 
-    def _write(self, arr):
-        """Copy ``arr`` into this tensor's buffer (shape and dtype checked) and bump the version."""
-        dst = self._data
-        if arr.shape != dst.shape:
-            if np.broadcast_shapes(arr.shape, dst.shape) != dst.shape:
-                raise RuntimeError(f"output with shape {list(dst.shape)} doesn't match the "
-                                   f"broadcast shape {list(np.broadcast_shapes(arr.shape, dst.shape))}")
-        if arr.dtype != dst.dtype and not np.can_cast(arr.dtype, dst.dtype, "same_kind"):
-            raise RuntimeError(f"result type {_TYPE_SHORT.get(arr.dtype.name, arr.dtype.name)} "
-                               f"can't be cast to the desired output type "
-                               f"{_TYPE_SHORT.get(dst.dtype.name, dst.dtype.name)}")
-        if any(st == 0 and n > 1 for st, n in zip(dst.strides, dst.shape)):
-            raise RuntimeError("unsupported operation: more than one element of the written-to "
-                               "tensor refers to a single memory location. Please clone() the "
-                               "tensor before performing the operation.")
-        if not dst.flags.writeable:
-            self._data = dst = dst.copy()
-        np.copyto(dst, arr, casting="unsafe")
-        self._vbox[0] += 1
+    add_ = _inplace_method(E.add, "add_")
+    sub_ = _inplace_method(E.sub, "sub_")
+    mul_ = _inplace_method(E.mul, "mul_")
+    div_ = _inplace_method(E.div, "div_")
+    pow_ = _inplace_method(E.pow, "pow_")
+    clamp_ = _inplace_method(E.clamp, "clamp_")
+    clip_ = _inplace_method(E.clip, "clip_")
+    neg_ = _inplace_method(E.neg, "neg_")
+    abs_ = _inplace_method(E.abs, "abs_")
+    exp_ = _inplace_method(E.exp, "exp_")
+    log_ = _inplace_method(E.log, "log_")
+    sqrt_ = _inplace_method(E.sqrt, "sqrt_")
+    rsqrt_ = _inplace_method(E.rsqrt, "rsqrt_")
+    sigmoid_ = _inplace_method(E.sigmoid, "sigmoid_")
+    tanh_ = _inplace_method(E.tanh, "tanh_")
+    relu_ = _inplace_method(E.relu, "relu_")
+    sin_ = _inplace_method(E.sin, "sin_")
+    cos_ = _inplace_method(E.cos, "cos_")
+    floor_ = _inplace_method(E.floor, "floor_")
+    ceil_ = _inplace_method(E.ceil, "ceil_")
+    round_ = _inplace_method(E.round, "round_")
+    trunc_ = _inplace_method(E.trunc, "trunc_")
+    sign_ = _inplace_method(E.sign, "sign_")
+    reciprocal_ = _inplace_method(E.reciprocal, "reciprocal_")
+    square_ = _inplace_method(E.square, "square_")
+    fmod_ = _inplace_method(E.fmod, "fmod_")
+    remainder_ = _inplace_method(E.remainder, "remainder_")
+    lerp_ = _inplace_method(E.lerp, "lerp_")
+    addcmul_ = _inplace_method(E.addcmul, "addcmul_")
+    addcdiv_ = _inplace_method(E.addcdiv, "addcdiv_")
+    log1p_ = _inplace_method(E.log1p, "log1p_")
+    expm1_ = _inplace_method(E.expm1, "expm1_")
+    maximum_ = _inplace_method(E.maximum, "maximum_")
+    minimum_ = _inplace_method(E.minimum, "minimum_")
+    floor_divide_ = _inplace_method(E.floor_divide, "floor_divide_")
+    masked_fill_ = _inplace_method(M.masked_fill, "masked_fill_")
+    scatter_ = _inplace_method(M.scatter, "scatter_")
+    scatter_add_ = _inplace_method(M.scatter_add, "scatter_add_")
+    index_add_ = _inplace_method(M.index_add, "index_add_")
+    tril_ = _inplace_method(M.tril, "tril_")
+    triu_ = _inplace_method(M.triu, "triu_")
+    logical_not_ = _inplace_method(C.logical_not, "logical_not_")
 
-    def _bump(self):
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+    __ipow__ = pow_
+
+    def fill_(self, value):
+        """Fill with ``value`` in place."""
+        return self._inplace(lambda x, v: _overwrite(x, _fill_value(x, v) if not (
+            isinstance(v, TensorBase) and v.requires_grad) else v), value)
+
+    def zero_(self):
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def copy_(self, src, non_blocking=False):
+        """Copy ``src`` (broadcast, converted to this dtype) into this tensor."""
+        if isinstance(src, (int, float, bool, np.number)):
+            return self.fill_(src)
+        if not isinstance(src, TensorBase):
+            raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
+        try:
+            np.broadcast_shapes(src.shape, self.shape)
+        except ValueError:
+            a = self.shape[-1] if self.ndim else 1
+            b = src.shape[-1] if src.ndim else 1
+            raise RuntimeError(f"The size of tensor a ({a}) must match the size of tensor b "
+                               f"({b}) at non-singleton dimension {max(self.ndim - 1, 0)}"
+                               ) from None
+
+        def _copy(x, s):
+            s = s if s.dtype is x.dtype else s.to(x.dtype)
+            return _overwrite(x, s) if s.requires_grad or x.requires_grad else s.expand(x.shape)
+        return self._inplace(_copy, src)
+
+    uniform_ = _random_method(_uniform)
+    normal_ = _random_method(_normal)
+    exponential_ = _random_method(_exponential)
+    bernoulli_ = _random_method(_bernoulli)
+    random_ = _random_method(_random)
+
+    def set_(self, source):
+        self._data = source._data
         self._vbox[0] += 1
+        return self
+
+    def squeeze_(self, dim=None):
+        self._data = M.squeeze(self.detach(), dim)._data
+        return self
+
+    def unsqueeze_(self, dim):
+        self._data = M.unsqueeze(self.detach(), dim)._data
+        return self
 
 
 def _rebuild_tensor(data, requires_grad):
     return Tensor._make(data, requires_grad)
 
 
-def _wrap_dim(dim, ndim):
-    n = max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                         f"but got {dim})")
-    return dim % n
-
-
-_TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
-               "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
-               "int32": "torch.IntTensor", "int16": "torch.ShortTensor",
-               "int8": "torch.CharTensor", "uint8": "torch.ByteTensor",
-               "bool": "torch.BoolTensor"}
-_TYPE_BY_NAME = {v: k for k, v in _TYPE_NAMES.items()}
-_TYPE_SHORT = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-               "bool": "Bool"}
-
-_function._bind_tensor(Tensor)
+set_tensor_class(Tensor)

@@ -39,7 +39,7 @@ _anomaly = _AnomalyState()
 # torch's tracebacks.  Python layers above it (nn.functional, nn.Module) show, as in torch.
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _DISPATCH_FILES = tuple(_PACKAGE_DIR + p for p in (
-    "autograd" + os.sep, "ops" + os.sep, "_tensor.py", "_tensor_methods.py"))
+    "autograd" + os.sep, "ops" + os.sep, "_tensor.py", "_tensor_base.py"))
 
 
 def is_anomaly_enabled():

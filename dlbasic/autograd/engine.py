@@ -12,6 +12,7 @@ the forward call that recorded it, and a node returning NaN makes backward raise
 """
 import numpy as np
 
+from .._tensor_base import TensorBase, size_str
 from .function import AccumulateGrad, Node, Op, _FREED_MSG
 from .grad_mode import no_grad
 from .anomaly_mode import _anomaly, _warn_failed_node, _nan_error
@@ -34,8 +35,7 @@ def sum_to_shape(g, shape):
 
 
 def _wrap(g):
-    from .._tensor import Tensor
-    return Tensor._make(g)
+    return TensorBase._make(g)
 
 
 def _run_hooks(hooks, g):
@@ -200,7 +200,6 @@ def _pre_node(node, grads):
 
 
 def _make_roots(tensors, grad_tensors):
-    from .._tensor import Tensor
     roots = []
     for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if not t.requires_grad:
@@ -211,20 +210,16 @@ def _make_roots(tensors, grad_tensors):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = np.ones(t.shape, dtype=t._data.dtype)
         else:
-            g = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=t._data.dtype)
+            g = g._data if isinstance(g, TensorBase) else np.asarray(g, dtype=t._data.dtype)
             if g.shape != t.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
-                                   f"{_fmt(g.shape)} and output[{i}] has a shape of "
-                                   f"{_fmt(t.shape)}.")
+                                   f"{size_str(g.shape)} and output[{i}] has a shape of "
+                                   f"{size_str(t.shape)}.")
         if t.grad_fn is not None:
             roots.append((t.grad_fn, t._output_nr, g))
         else:
             roots.append((t, 0, g))
     return roots
-
-
-def _fmt(shape):
-    return "torch.Size([" + ", ".join(str(s) for s in shape) + "])"
 
 
 def _as_tuple(x):

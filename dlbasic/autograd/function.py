@@ -7,7 +7,9 @@ receives the upstream gradient of its output and returns one gradient per input.
 """
 import numpy as np
 
+from .._dtype import TYPE_SHORT
 from .._parallel import fork_gate
+from .._tensor_base import TensorBase as _Tensor
 from .grad_mode import _state, no_grad
 from .anomaly_mode import _anomaly, _forward_stack
 
@@ -21,14 +23,9 @@ _FREED_MSG = (
     "calling backward.")
 
 
-_KIND = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-         "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-         "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
-
-
 def _version_error(name, shape, dtype, saved, now):
     shape_txt = ", ".join(str(s) for s in shape)
-    kind = "dlbasic." + _KIND.get(str(dtype), str(dtype))
+    kind = f"dlbasic.{TYPE_SHORT[str(dtype)]}Tensor" if str(dtype) in TYPE_SHORT else str(dtype)
     if _anomaly.enabled:
         hint = ("the backtrace further above shows the operation that failed to compute its "
                 "gradient. The variable in question was changed in there or anywhere later. "
@@ -53,6 +50,7 @@ class Node:
     _freed = False         # saved arrays were released after a backward
     _n_out = 1             # number of outputs
     _anomaly_stack = None  # forward call's traceback, kept only in anomaly mode
+    _saved_attrs = ()      # the attributes forward set for backward (freed after it)
 
     def name(self):
         return type(self).__name__ + "Backward0"
@@ -85,14 +83,12 @@ class Node:
                 raise _version_error(self.name(), arr.shape, arr.dtype, version, box[0])
 
     def _release(self):
-        """Free the arrays saved for backward (called after backward unless retain_graph)."""
+        """Free what forward saved for backward, the attributes named in ``_saved_attrs``
+        (called after backward unless retain_graph); a backward through this node again
+        then raises, as in torch."""
         d = self.__dict__
-        if d:
-            arrays = [k for k, v in d.items() if type(v) is np.ndarray or (
-                type(v) in (tuple, list) and v and type(v[0]) is np.ndarray)]
-            if arrays:
-                for k in arrays:
-                    del d[k]
+        for attr in self._saved_attrs:
+            if d.pop(attr, None) is not None:
                 self._freed = True
         self._saved_versions = ()
 
@@ -135,12 +131,17 @@ def _edge(t):
 class Op(Node):
     """A differentiable primitive: ``forward`` on NumPy arrays, ``backward`` returning arrays.
 
-    Class attributes a primitive may set:
+    What a primitive states about itself, as class attributes next to its gradient:
+      ``_saved_attrs``: the attributes its forward sets for backward (arrays; the number of
+        ``x * c``), freed after backward unless ``retain_graph``;
       ``_saves``: indexes of the inputs whose *buffers* backward reads (None means all), so an
         in-place change to one of them after the forward raises instead of corrupting the
         gradient; ``_saves_output``: backward reads the output buffer; ``_is_view``: the
         output shares memory (and the version counter) with input 0;
-      ``_torch_name``: the grad_fn name torch prints, when it is not ``<Class>Backward0``.
+      ``_torch_name``: the grad_fn name torch prints, when it is not ``<Class>Backward0``;
+      ``flops``: its cost for the profiler, a function of an ``ops._flops.OpCall`` returning
+        the FLOP / MAC buckets (``ops/_flops.py``); None means the profiler lists the op as
+        uncounted.
     """
 
     __slots__ = ()
@@ -148,6 +149,7 @@ class Op(Node):
     _saves_output = False
     _is_view = False
     _torch_name = None
+    flops = None
 
     def name(self):
         return self._torch_name or type(self).__name__ + "Backward0"
@@ -441,11 +443,3 @@ class Function:
 def once_differentiable(fn):
     """Accepted for compatibility: dlbasic's backward never builds a graph."""
     return fn
-
-
-_Tensor = None   # set by dlbasic._tensor to break the import cycle
-
-
-def _bind_tensor(cls):
-    global _Tensor
-    _Tensor = cls

@@ -1,5 +1,11 @@
 """Finite-difference gradient checks (float64), as torch.autograd.gradcheck."""
+import warnings
+
 import numpy as np
+
+from .._tensor_base import TensorBase
+from .engine import grad as autograd_grad
+from .grad_mode import no_grad
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -13,9 +19,8 @@ def _as_tuple(x):
 
 
 def _outputs(func, inputs):
-    from .._tensor import Tensor
     outs = _as_tuple(func(*inputs))
-    return [o for o in outs if isinstance(o, Tensor) and o.dtype.is_floating_point]
+    return [o for o in outs if isinstance(o, TensorBase) and o.dtype.is_floating_point]
 
 
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
@@ -27,19 +32,14 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     raises ``GradcheckError`` naming the output and input (or returns False when
     ``raise_exception=False``).
     """
-    from .._tensor import Tensor
-    from .engine import grad as autograd_grad
-    from .grad_mode import no_grad
-
     inputs = _as_tuple(inputs)
     diff_inputs = [(i, t) for i, t in enumerate(inputs)
-                   if isinstance(t, Tensor) and t.requires_grad]
+                   if isinstance(t, TensorBase) and t.requires_grad]
     if not diff_inputs:
         raise ValueError("gradcheck expects at least one input tensor to require gradient, but "
                          "none of the them have requires_grad=True.")
     for _, t in diff_inputs:
         if t.dtype.name != "float64":
-            import warnings
             warnings.warn(f"Input #{_} requires gradient and is not a double precision floating "
                           "point. This check will likely fail if all the inputs are not of "
                           "double precision floating point.")
@@ -72,7 +72,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
                 for j in range(n_out):
                     seed = np.zeros(out.shape, dtype=out._data.dtype)
                     seed.reshape(-1)[j] = 1
-                    g = autograd_grad(out, t, Tensor._make(seed), retain_graph=True,
+                    g = autograd_grad(out, t, TensorBase._make(seed), retain_graph=True,
                                       allow_unused=True)[0]
                     if g is not None:
                         ana[:, j] = g._data.reshape(-1)

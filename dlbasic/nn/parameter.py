@@ -4,6 +4,7 @@ Both share the memory (and the version counter) of the tensor they are built fro
 """
 import numpy as np
 
+from .. import _creation
 from .._tensor import Tensor
 
 __all__ = ["Parameter", "Buffer"]
@@ -14,7 +15,6 @@ def _array_of(data):
         return np.empty((0,), dtype=np.float32), [0]
     if isinstance(data, Tensor):
         return data._data, data._vbox
-    from .. import _creation
     t = _creation.tensor(data)
     return t._data, t._vbox
 

@@ -4,39 +4,33 @@ import numbers
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor, _wrap_dim
+from .._convert import array_from
+from .._tensor_base import TensorBase, wrap_dim, shape_str
 
 __all__ = ["as_tensor_operand", "promote", "normalize_dims", "wrap_dim", "_any_requires_grad",
-           "shape_str", "broadcast_error", "check_broadcast", "quiet",
-           "C_TYPE_NAMES"]
-
-wrap_dim = _wrap_dim
+           "shape_str", "broadcast_error", "check_broadcast", "quiet"]
 
 
 def _any_requires_grad(args):
     for a in args:
-        if isinstance(a, Tensor) and a.requires_grad:
+        if isinstance(a, TensorBase) and a.requires_grad:
             return True
     return False
 
 
-def shape_str(shape):
-    return "[" + ", ".join(str(s) for s in shape) + "]"
-
-
 def _scalar_tensor(x, dt):
-    return Tensor._make(np.asarray(x, dtype=dt.np))
+    return TensorBase._make(np.asarray(x, dtype=dt.np))
 
 
 def promote(a, b, op_name="op"):
     """Two Tensors of the common dtype torch would compute for ``a op b``."""
-    ta = isinstance(a, Tensor)
-    tb = isinstance(b, Tensor)
+    ta = isinstance(a, TensorBase)
+    tb = isinstance(b, TensorBase)
     # fast path: a float tensor and a Python number keep the tensor's dtype
     if ta and (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
-        return a, Tensor._make(np.array(b, dtype=a._data.dtype))
+        return a, TensorBase._make(np.array(b, dtype=a._data.dtype))
     if tb and (type(a) is float or type(a) is int) and b._data.dtype.kind == "f":
-        return Tensor._make(np.array(a, dtype=b._data.dtype)), b
+        return TensorBase._make(np.array(a, dtype=b._data.dtype)), b
     if ta and tb:
         if a._data.dtype is b._data.dtype or a._data.dtype == b._data.dtype:
             return a, b
@@ -62,13 +56,12 @@ def _check_number(x, op_name):
 
 def as_tensor_operand(x, like=None):
     """A Tensor for ``x``: Tensors pass through, numbers and arrays are wrapped."""
-    if isinstance(x, Tensor):
+    if isinstance(x, TensorBase):
         return x
     if like is not None:
         dt = _dtype.result_type(like, x)
-        return Tensor._make(np.asarray(x, dtype=dt.np))
-    from .._creation import tensor
-    return tensor(x)
+        return TensorBase._make(np.asarray(x, dtype=dt.np))
+    return TensorBase._make(array_from(x))          # as dlbasic.tensor(x)
 
 
 def normalize_dims(dim, ndim):
@@ -78,12 +71,12 @@ def normalize_dims(dim, ndim):
     if isinstance(dim, (list, tuple)):
         if len(dim) == 0:
             return tuple(range(ndim))
-        axes = tuple(sorted(_wrap_dim(d, ndim) for d in dim))
+        axes = tuple(sorted(wrap_dim(d, ndim) for d in dim))
         if len(set(axes)) != len(axes):
             dup = next(a for a in axes if axes.count(a) > 1)
             raise RuntimeError(f"dim {dup} appears multiple times in the list of dims")
         return axes
-    return (_wrap_dim(dim, ndim),)
+    return (wrap_dim(dim, ndim),)
 
 
 def broadcast_error(*shapes):
@@ -116,12 +109,6 @@ def check_broadcast(*shapes):
             except ValueError:
                 raise broadcast_error(*shapes) from None
             return
-
-
-# torch's C type names, which some of its messages use ("got mask with dtype long int")
-C_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
-                "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-                "uint8": "unsigned char", "bool": "bool"}
 
 
 # -- silent floating-point exceptions ------------------------------------------------------

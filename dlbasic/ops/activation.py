@@ -9,19 +9,24 @@ identity above ``threshold``.  Every exp is taken of a non-positive number, so n
 overflows at |x| = 1000.
 """
 import math
+import warnings
 
 import numpy as np
 
+from .._dtype import TYPE_SHORT
+from .._tensor_base import TensorBase, wrap_dim
 from ..autograd.function import Op
-from . import _special
+from . import _flops, _special
 from ._util import quiet
 
-__all__ = []
+__all__ = ["softmax", "log_softmax", "softmin"]
 
 
 class LeakyRelu(Op):
     """y = x if x > 0 else s*x; dy/dx = 1 if x > 0 else s."""
     _saves = ()
+    _saved_attrs = ("pos",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x, negative_slope):
         self.pos = x > 0
@@ -35,6 +40,8 @@ class LeakyRelu(Op):
 class Prelu(Op):
     """y = x if x > 0 else w_c*x (w per channel, dim 1); dy/dx = 1 or w_c, dy/dw_c = x (x <= 0)."""
     _torch_name = "PreluKernelBackward0"
+    _saved_attrs = ("x", "wb")
+    flops = _flops.elementwise(2)
 
     def forward(self, x, w):
         if w.size == 1 or x.ndim < 2:
@@ -64,6 +71,8 @@ class RreluWithNoise(Op):
     """y = x if x > 0 else r*x, r ~ U(lower, upper) per element in training, (lower+upper)/2
     in eval; dy/dx = 1 or r (the sampled r)."""
     _saves = ()
+    _saved_attrs = ("noise",)
+    flops = _flops.elementwise(2)
 
     def forward(self, x, lower, upper, training, rng):
         neg = x <= 0
@@ -82,6 +91,8 @@ class Elu(Op):
     """y = scale*x if x > 0 else scale*alpha*(e^(k*x) - 1), k the input scale;
     dy/dx = scale if x > 0 else scale*alpha*k*e^(k*x).  elu: scale=k=1; selu: fixed alpha,
     scale; celu: k = 1/alpha."""
+    _saved_attrs = ("e", "pos")
+    flops = _flops.transcendental(1)
 
     _saves = ()
 
@@ -105,6 +116,8 @@ class Elu(Op):
 
 class Softplus(Op):
     """y = log(1 + e^(b*x))/b (y = x where b*x > threshold); dy/dx = sigmoid(b*x) (1 above)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental(1)
 
     @quiet
     def forward(self, x, beta, threshold):
@@ -120,6 +133,8 @@ class Softplus(Op):
 
 class LogSigmoid(Op):
     """y = log(sigmoid(x)) = -softplus(-x); dy/dx = 1 - sigmoid(x) = sigmoid(-x)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental(1)
 
     def forward(self, x):
         self.x = x
@@ -134,6 +149,8 @@ class Softmax(Op):
     dx_i = y_i * (g_i - sum_j g_j y_j)."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.softmax_like
 
     @quiet
     def forward(self, x, dim):
@@ -155,6 +172,17 @@ class LogSoftmax(Op):
     """y_i = x_i - m - log sum_j e^(x_j - m); dx_i = g_i - softmax_i * sum_j g_j."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+
+    @staticmethod
+    def flops(call):
+        """As softmax, plus one log per row."""
+        n = call.in_numel
+        dim = call.params.get("dim", -1)
+        shape = call.in_shapes[0]
+        rows = n // shape[dim] if shape and shape[dim] else 0
+        return _flops.cost(elementwise=3 * n, transcendental=n + rows,
+                           backward_elementwise=3 * n * _flops.n_grads(call, (0,)))
 
     @quiet
     def forward(self, x, dim):
@@ -180,6 +208,8 @@ class Gelu(Op):
     u = sqrt(2/pi)(x + 0.044715x^3), dy/dx = (1 + tanh u)/2 + x/2*(1 - tanh^2 u)*du/dx.
     With s = sigmoid(2u) = (1 + tanh u)/2 the tanh form is y = x*s, dy/dx = s + 2x*s(1-s)*du/dx,
     which keeps its digits where 1 + tanh u would cancel (x < -3)."""
+    _saved_attrs = ("x", "cdf")
+    flops = _flops.transcendental(1)
 
     @quiet
     def forward(self, x, approximate):
@@ -208,6 +238,8 @@ class Gelu(Op):
 
 class Silu(Op):
     """y = x*sigmoid(x); dy/dx = s*(1 + x*(1 - s)), s = sigmoid(x)."""
+    _saved_attrs = ("x", "s")
+    flops = _flops.transcendental(1)
 
     @quiet
     def forward(self, x):
@@ -225,6 +257,8 @@ class Silu(Op):
 
 class Mish(Op):
     """y = x*tanh(softplus(x)); dy/dx = t + x*sigmoid(x)*(1 - t^2), t = tanh(softplus(x))."""
+    _saved_attrs = ("x", "t")
+    flops = _flops.transcendental(1)
 
     @quiet
     def forward(self, x):
@@ -244,6 +278,8 @@ class Mish(Op):
 class Hardtanh(Op):
     """y = clip(x, lo, hi); dy/dx = 1 on the open interval (lo, hi), else 0 (as torch)."""
     _saves = ()
+    _saved_attrs = ("inside",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x, lo, hi):
         self.inside = (x > lo) & (x < hi)
@@ -256,6 +292,8 @@ class Hardtanh(Op):
 class Hardsigmoid(Op):
     """y = clip(x/6 + 1/2, 0, 1); dy/dx = 1/6 on (-3, 3), else 0."""
     _saves = ()
+    _saved_attrs = ("inside",)
+    flops = _flops.elementwise(3)
 
     def forward(self, x):
         self.inside = (x > -3) & (x < 3)
@@ -267,6 +305,8 @@ class Hardsigmoid(Op):
 
 class Hardswish(Op):
     """y = x*clip(x + 3, 0, 6)/6; dy/dx = 0 (x <= -3), x/3 + 1/2 (-3 < x < 3), 1 (x >= 3)."""
+    _saved_attrs = ("x",)
+    flops = _flops.elementwise(4)
 
     @quiet
     def forward(self, x):
@@ -283,6 +323,8 @@ class Hardswish(Op):
 class Threshold(Op):
     """y = x if x > threshold else value; dy/dx = 1 if x > threshold else 0."""
     _saves = ()
+    _saved_attrs = ("keep",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x, threshold, value):
         self.keep = x > threshold
@@ -290,3 +332,58 @@ class Threshold(Op):
 
     def backward(self, g):
         return g * self.keep
+
+
+# -- softmax and its relatives: argument handling around the fused ops above ------------
+
+def _check_tensor(input, name):
+    if not isinstance(input, TensorBase):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+
+
+def _float(input, kernel):
+    """The fused kernels are defined for floating point only, as torch's CPU kernels."""
+    _check_tensor(input, kernel)
+    if input._data.dtype.kind != "f":
+        tname = TYPE_SHORT.get(input._data.dtype.name, input._data.dtype.name)
+        suffix = "" if kernel.endswith(("Impl", "impl")) else "_cpu"
+        raise NotImplementedError(f'"{kernel}{suffix}" not implemented for \'{tname}\'')
+    return input
+
+
+def _softmax_dim(name, ndim, stacklevel):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", stacklevel=stacklevel + 1)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_like(op, name, input, dim, stacklevel, dtype, negate=False):
+    _check_tensor(input, name)
+    if dim is None:
+        dim = _softmax_dim(name, input.ndim, stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
+    kernel = "softmax" if op is Softmax else "log_softmax"
+    _float(input, f"{kernel}_lastdim_kernel_impl")
+    axis = wrap_dim(dim, input.ndim)
+    if negate:
+        input = -input
+    if input.ndim == 0:
+        return op.apply(input.reshape(1), dim=0).reshape(())
+    return op.apply(input, dim=axis)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(x)_i = e^(x_i) / sum_j e^(x_j) along ``dim`` (computed as e^(x_i - max))."""
+    return _softmax_like(Softmax, "softmax", input, dim, _stacklevel, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(x)) = x - max - log(sum e^(x - max)), stable for any x."""
+    return _softmax_like(LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x)."""
+    return _softmax_like(Softmax, "softmin", input, dim, _stacklevel, dtype, negate=True)

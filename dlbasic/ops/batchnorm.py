@@ -19,6 +19,7 @@ import numpy as np
 
 from ..autograd.function import Op
 from ..backend import kernels
+from . import _flops
 
 __all__ = []
 
@@ -35,6 +36,16 @@ class BatchNorm(Op):
     saved x instead of keeping a normalised copy.
     """
     _torch_name = "NativeBatchNormBackward0"
+    _saved_attrs = ("mean", "rstd", "w", "x3")
+
+    @staticmethod
+    def flops(call):
+        """eval: y = x * scale + shift, 2 per element (scale and shift folded per channel);
+        training: + the batch statistics (mean 1, variance 3 per element) = 6 per element."""
+        n = call.in_numel
+        ew = (6 if call.params.get("training", False) else 2) * n
+        return _flops.cost(elementwise=ew,
+                           backward_elementwise=ew * (1 if _flops.n_grads(call, (0,)) else 0))
 
     def forward(self, x, w, b, *, training, eps, running_mean=None, running_var=None,
                 momentum=0.1):

@@ -5,8 +5,11 @@ import numbers
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor, _TYPE_SHORT
+from .._dtype import TYPE_SHORT as _TYPE_SHORT
+from .._tensor_base import TensorBase
 from ._util import promote, broadcast_error, wrap_dim, shape_str
+from .elementwise import _into
+from .movement import gather
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal",
            "less_equal", "not_equal", "equal", "logical_and", "logical_or", "logical_xor",
@@ -22,11 +25,10 @@ def _compare(npfn, name):
     def fn(input, other, *, out=None):
         a, b = promote(input, other, name)
         try:
-            r = Tensor._make(np.asarray(npfn(a._data, b._data)))
+            r = TensorBase._make(np.asarray(npfn(a._data, b._data)))
         except ValueError:
             raise broadcast_error(a._data.shape, b._data.shape) from None
         if out is not None:
-            from .elementwise import _into
             return _into(out, r)
         return r
     fn.__name__ = name
@@ -46,13 +48,13 @@ def _logical(npfn, name):
     def fn(input, other):
         # numbers are allowed: the ``&`` / ``|`` / ``^`` operators come here with them
         for arg, pos, x in (("input", 1, input), ("other", 2, other)):
-            if not isinstance(x, (Tensor, numbers.Number, np.generic)):
+            if not isinstance(x, (TensorBase, numbers.Number, np.generic)):
                 raise TypeError(f"{name}(): argument '{arg}' (position {pos}) must be Tensor, "
                                 f"not {type(x).__name__}")
-        a = input._data if isinstance(input, Tensor) else np.asarray(input)
-        b = other._data if isinstance(other, Tensor) else np.asarray(other)
+        a = input._data if isinstance(input, TensorBase) else np.asarray(input)
+        b = other._data if isinstance(other, TensorBase) else np.asarray(other)
         try:
-            return Tensor._make(np.asarray(npfn(a, b)))
+            return TensorBase._make(np.asarray(npfn(a, b)))
         except ValueError:
             raise broadcast_error(a.shape, b.shape) from None
     fn.__name__ = name
@@ -65,7 +67,7 @@ logical_xor = _logical(np.logical_xor, "logical_xor")
 
 
 def logical_not(input):
-    return Tensor._make(np.logical_not(input._data))
+    return TensorBase._make(np.logical_not(input._data))
 
 
 def _bitwise(npfn, name):
@@ -73,9 +75,9 @@ def _bitwise(npfn, name):
         a, b = promote(input, other, name)
         if a.dtype.is_floating_point:
             raise NotImplementedError(f"\"{name}_cpu\" not implemented for "
-                                      f"'{_TORCH_TYPE_NAME[a.dtype.name]}'")
+                                      f"'{_TYPE_SHORT[a.dtype.name]}'")
         try:
-            return Tensor._make(np.asarray(npfn(a._data, b._data)))
+            return TensorBase._make(np.asarray(npfn(a._data, b._data)))
         except ValueError:
             raise broadcast_error(a._data.shape, b._data.shape) from None
     fn.__name__ = name
@@ -87,26 +89,23 @@ bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
 bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
 
 
-_TORCH_TYPE_NAME = {"float16": "Half", "float32": "Float", "float64": "Double"}
-
-
 def bitwise_not(input):
     if input.dtype.is_floating_point:
         raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type "
                         "tensors")
-    return Tensor._make(np.invert(input._data))
+    return TensorBase._make(np.invert(input._data))
 
 
 def isnan(input):
-    return Tensor._make(np.isnan(input._data))
+    return TensorBase._make(np.isnan(input._data))
 
 
 def isfinite(input):
-    return Tensor._make(np.isfinite(input._data))
+    return TensorBase._make(np.isfinite(input._data))
 
 
 def isinf(input):
-    return Tensor._make(np.isinf(input._data))
+    return TensorBase._make(np.isinf(input._data))
 
 
 def _close_args(input, other):
@@ -125,7 +124,7 @@ def _close_args(input, other):
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = _close_args(input, other)
     with np.errstate(all="ignore"):          # inf - inf inside NumPy's formula
-        return Tensor._make(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+        return TensorBase._make(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -139,10 +138,9 @@ def equal(input, other):
 
 
 def sort(input, dim=-1, descending=False, stable=False):
-    from .movement import gather
     axis = wrap_dim(dim, input.ndim)
     if input.ndim == 0:
-        return sort_result(input, Tensor._make(np.asarray(0)))
+        return sort_result(input, TensorBase._make(np.asarray(0)))
     if descending:
         # stable descending order: sort the reversed array ascending, then map back
         idx = np.flip(np.argsort(np.flip(input._data, axis), axis=axis, kind="stable"), axis)
@@ -150,7 +148,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     else:
         idx = np.argsort(input._data, axis=axis, kind="stable")
     idx = idx.astype(np.int64)
-    return sort_result(gather(input, axis, Tensor._make(idx)), Tensor._make(idx))
+    return sort_result(gather(input, axis, TensorBase._make(idx)), TensorBase._make(idx))
 
 
 def msort(input):
@@ -162,14 +160,13 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    from .movement import gather
     axis = wrap_dim(dim, input.ndim)
     n = input.shape[axis] if input.ndim else 1
     if not 0 <= k <= n:
         raise RuntimeError("selected index k out of range")
     s = sort(input, axis, descending=largest)
     idx = np.take(s.indices._data, np.arange(k), axis=axis)
-    idx_t = Tensor._make(np.ascontiguousarray(idx))
+    idx_t = TensorBase._make(np.ascontiguousarray(idx))
     return topk_result(gather(input, axis, idx_t), idx_t)
 
 
@@ -179,10 +176,10 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     res = np.unique(input._data if dim is None else input._data, return_inverse=return_inverse,
                     return_counts=return_counts, axis=dim)
     if not isinstance(res, tuple):
-        return Tensor._make(res)
-    out = [Tensor._make(res[0])]
+        return TensorBase._make(res)
+    out = [TensorBase._make(res[0])]
     for r in res[1:]:
-        out.append(Tensor._make(r.astype(np.int64).reshape(input.shape) if r is res[1]
+        out.append(TensorBase._make(r.astype(np.int64).reshape(input.shape) if r is res[1]
                                 and return_inverse else r.astype(np.int64)))
     return tuple(out)
 
@@ -190,8 +187,8 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 def nonzero(input, *, as_tuple=False):
     nz = np.nonzero(input._data)
     if as_tuple:
-        return tuple(Tensor._make(i.astype(np.int64)) for i in nz)
-    return Tensor._make(np.stack(nz, axis=1).astype(np.int64) if nz else
+        return tuple(TensorBase._make(i.astype(np.int64)) for i in nz)
+    return TensorBase._make(np.stack(nz, axis=1).astype(np.int64) if nz else
                         np.zeros((0, 0), np.int64))
 
 
@@ -201,7 +198,7 @@ def argwhere(input):
 
 def searchsorted(sorted_sequence, values, *, right=False, side=None):
     side = side or ("right" if right else "left")
-    v = values._data if isinstance(values, Tensor) else np.asarray(values)
+    v = values._data if isinstance(values, TensorBase) else np.asarray(values)
     if sorted_sequence.ndim != 1:
         if tuple(sorted_sequence.shape[:-1]) == tuple(v.shape[:-1]):
             raise NotImplementedError("dlbasic's searchsorted takes a 1-D boundaries tensor")
@@ -210,7 +207,7 @@ def searchsorted(sorted_sequence, values, *, right=False, side=None):
             "dimensions of boundaries tensor and input value tensor must match, but we got "
             f"boundaries tensor {shape_str(sorted_sequence.shape)} and input value tensor "
             f"{shape_str(v.shape)}")
-    return Tensor._make(np.asarray(np.searchsorted(sorted_sequence._data, v, side=side),
+    return TensorBase._make(np.asarray(np.searchsorted(sorted_sequence._data, v, side=side),
                                    dtype=np.int64))
 
 
@@ -227,4 +224,4 @@ def bincount(input, weights=None, minlength=0):
         raise RuntimeError("weights should be 1-d and have the same length as input")
     w = None if weights is None else weights._data
     r = np.bincount(input._data, weights=w, minlength=minlength)
-    return Tensor._make(r if w is not None else r.astype(np.int64))
+    return TensorBase._make(r if w is not None else r.astype(np.int64))

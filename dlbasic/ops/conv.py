@@ -17,6 +17,8 @@ the math, handles 1-D and unbatched inputs, and decides what backward needs.
 """
 from ..autograd.function import Op
 from ..backend import kernels
+from . import _flops
+from ._flops import SHAPE_ONLY, shape_only_here, zeros_like_product
 
 __all__ = []
 
@@ -30,8 +32,28 @@ class Convolution(Op):
     (before, after) pair per spatial dim), ``groups``.
     """
     _torch_name = "ConvolutionBackward0"
+    _saved_attrs = ("saved", "w")
+
+    @staticmethod
+    def flops(call):
+        """Every output is a dot product over cin/groups * kh * kw inputs (+ the bias)."""
+        w = call.in_shapes[1]
+        has_bias = len(call.in_shapes) > 2 and _flops.numel(call.in_shapes[2]) > 0
+        return _flops.matmul_like(call, _flops.conv_macs(call.out_shapes[0], w),
+                                  _flops.numel(w[1:]), has_bias)
+
+    @staticmethod
+    def output_shape(x, w, stride, padding, dilation):
+        nd = len(stride)
+        spatial = tuple((x.shape[x.ndim - nd + i] + sum(padding[i])
+                         - dilation[i] * (w.shape[w.ndim - nd + i] - 1) - 1) // stride[i] + 1
+                        for i in range(nd))
+        return x.shape[:x.ndim - nd - 1] + (w.shape[0],) + spatial
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups):
+        if SHAPE_ONLY and shape_only_here():        # the profiler counting without computing
+            return zeros_like_product(self.output_shape(x, w, stride, padding, dilation),
+                                      x, w, b)
         nd = len(stride)
         self.unbatched = x.ndim == nd + 1
         if self.unbatched:

@@ -5,12 +5,15 @@ The mask may have size-1 dims (Dropout2d drops whole channels: m has shape (N, C
 import numpy as np
 
 from ..autograd.function import Op
+from . import _flops
 
 __all__ = []
 
 
 class NativeDropout(Op):
     """y = x * mask; dx = g * mask (the mask already carries the 1/(1-p) scale)."""
+    _saved_attrs = ("mask",)
+    flops = _flops.elementwise(1)
 
     _saves = ()
 

@@ -7,10 +7,11 @@ import numpy as np
 
 from .. import _dtype
 from ..backend import kernels
-from .._tensor import Tensor, _TYPE_SHORT
+from .._dtype import TYPE_SHORT as _TYPE_SHORT
+from .._tensor_base import TensorBase
 from ..autograd.function import Op
 from ..autograd.grad_mode import _state
-from . import _special
+from . import _flops, _special
 from ._util import promote, broadcast_error, check_broadcast, as_tensor_operand, quiet
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sqrt",
@@ -27,6 +28,7 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "exp
 class Add(Op):
     """y = a + b; dy/da = 1, dy/db = 1."""
     _saves = ()
+    flops = _flops.elementwise(1)
 
     def forward(self, a, b):
         return a + b
@@ -39,6 +41,7 @@ class AddScaled(Op):
     """y = a + alpha*b; dy/da = 1, dy/db = alpha."""
     _saves = ()
     _torch_name = "AddBackward0"
+    flops = _flops.elementwise(2)
 
     def forward(self, a, b, alpha):
         self.alpha = alpha
@@ -51,6 +54,7 @@ class AddScaled(Op):
 class Sub(Op):
     """y = a - b; dy/da = 1, dy/db = -1."""
     _saves = ()
+    flops = _flops.elementwise(1)
 
     def forward(self, a, b):
         return a - b
@@ -66,6 +70,8 @@ class _RSub(Sub):
 
 class Mul(Op):
     """y = a * b; dy/da = b, dy/db = a."""
+    _saved_attrs = ("a", "b")
+    flops = _flops.elementwise(1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -91,6 +97,8 @@ class _MulSavesA(Mul):
 
 class Div(Op):
     """y = a / b; dy/da = 1/b, dy/db = -a/b^2 = -y/b."""
+    _saved_attrs = ("a", "b")
+    flops = _flops.elementwise(1)
 
     @quiet
     def forward(self, a, b):
@@ -119,6 +127,7 @@ class _DivSavesB(Div):
 
 class _WithNumber(Op):
     _saves = ()
+    flops = _flops.elementwise(1)
 
     @property
     def next_functions(self):
@@ -151,6 +160,7 @@ class RSubNumber(Op):
     """y = c - x; dy/dx = -1 (torch's rsub, which lists only the tensor as an input)."""
     _saves = ()
     _torch_name = "RsubBackward1"
+    flops = _flops.elementwise(1)
 
     def forward(self, x, c):
         return c - x
@@ -162,6 +172,9 @@ class RSubNumber(Op):
 class MulNumber(_WithNumber):
     """y = c * x; dy/dx = c."""
     _torch_name = "MulBackward0"
+    # torch saves the number for backward like any other operand: after a backward
+    # without retain_graph, a second one raises
+    _saved_attrs = ("c",)
 
     def forward(self, x, c):
         self.c = c
@@ -169,12 +182,6 @@ class MulNumber(_WithNumber):
 
     def backward(self, g):
         return g * self.c
-
-    def _release(self):
-        # torch saves the number for backward like any other operand: a second backward
-        # without retain_graph raises
-        self._freed = True
-        self._saved_versions = ()
 
 
 class DivNumber(MulNumber):
@@ -196,15 +203,23 @@ def _quiet_div(a, b):
     return a / b
 
 
-def _is_float_and_number(t, c):
-    """``t`` a floating Tensor and ``c`` a Python int/float: the result keeps t's dtype."""
-    return (type(c) is float or type(c) is int) and isinstance(t, Tensor) and \
-        t._data.dtype.kind == "f"
+def _number_operand(a, b):
+    """Which of ``a``, ``b`` is a Python int/float beside a floating Tensor (the result then
+    keeps the tensor's dtype, and the number is a parameter of the op): 2 for b, 1 for a, else
+    0."""
+    if (type(b) is float or type(b) is int) and isinstance(a, TensorBase) and \
+            a._data.dtype.kind == "f":
+        return 2
+    if (type(a) is float or type(a) is int) and isinstance(b, TensorBase) and \
+            b._data.dtype.kind == "f":
+        return 1
+    return 0
 
 
 class Neg(Op):
     """y = -x; dy/dx = -1."""
     _saves = ()
+    flops = _flops.elementwise(1)
 
     def forward(self, x):
         return -x
@@ -216,6 +231,8 @@ class Neg(Op):
 class PowScalar(Op):
     """y = x^p (p a number); dy/dx = p*x^(p-1)."""
     _torch_name = "PowBackward0"
+    _saved_attrs = ("x",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x, p):
         self.x, self.p = x, p
@@ -247,6 +264,8 @@ class PowTensor(Op):
     """y = a^b; dy/da = b*a^(b-1), dy/db = y*ln(a) (0 where a == 0 and b >= 0, as torch)."""
     _torch_name = "PowBackward1"
     _saves_output = True
+    _saved_attrs = ("a", "b", "y")
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, a, b):
@@ -271,10 +290,14 @@ class _PowNumberBase(PowTensor):
     _torch_name = "PowBackward2"
 
 
-def _binary(cls, a, b, name):
-    a, b = promote(a, b, name)
+def _binary(cls, a, b, name=None, params=None):
+    """``cls.apply(a, b, **params)``, first promoting ``a`` and ``b`` to their common dtype
+    when ``name`` (the op's name, for errors) is given; shapes that do not broadcast raise
+    torch's error, which names the sizes (NumPy's names neither operand)."""
+    if name is not None:
+        a, b = promote(a, b, name)
     try:
-        return cls.apply(a, b)
+        return cls.apply(a, b) if params is None else cls.apply(a, b, **params)
     except ValueError:
         if a._data.shape != b._data.shape:
             raise broadcast_error(a._data.shape, b._data.shape) from None
@@ -285,17 +308,13 @@ def add(input, other, *, alpha=1, out=None):
     """input + alpha * other"""
     if out is not None:
         return _into(out, add(input, other, alpha=alpha))
-    if alpha == 1:
-        if _is_float_and_number(input, other):
-            return AddNumber.apply(input, c=other)
-        if _is_float_and_number(other, input):
-            return AddNumber.apply(other, c=input)
     if alpha != 1:
-        a, b = promote(input, other, "add")
-        try:
-            return AddScaled.apply(a, b, alpha=alpha)
-        except ValueError:
-            raise broadcast_error(a._data.shape, b._data.shape) from None
+        return _binary(AddScaled, input, other, "add", {"alpha": alpha})
+    number = _number_operand(input, other)
+    if number == 2:
+        return AddNumber.apply(input, c=other)
+    if number == 1:
+        return AddNumber.apply(other, c=input)
     return _binary(Add, input, other, "add")
 
 
@@ -304,12 +323,13 @@ def sub(input, other, *, alpha=1, out=None):
     if out is not None:
         return _into(out, sub(input, other, alpha=alpha))
     if alpha == 1:
-        if _is_float_and_number(input, other):
+        number = _number_operand(input, other)
+        if number == 2:
             return SubNumber.apply(input, c=other)
-        if _is_float_and_number(other, input):
+        if number == 1:
             return RSubNumber.apply(other, c=input)
     if _is_bool(input) or _is_bool(other):
-        if isinstance(input, Tensor) and isinstance(other, Tensor) and _is_bool(input) and \
+        if isinstance(input, TensorBase) and isinstance(other, TensorBase) and _is_bool(input) and \
                 _is_bool(other):
             raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
                                "supported. Use the `^` or `logical_xor()` operator instead.")
@@ -318,27 +338,31 @@ def sub(input, other, *, alpha=1, out=None):
                            "operator instead.")
     if alpha != 1:
         return add(input, other, alpha=-alpha)
-    return _binary(Sub if isinstance(input, Tensor) else _RSub, input, other, "sub")
+    return _binary(Sub if isinstance(input, TensorBase) else _RSub, input, other, "sub")
 
 
 def _is_bool(x):
-    return x.dtype is _dtype.bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
+    return x.dtype is _dtype.bool_ if isinstance(x, TensorBase) else isinstance(x, (bool, np.bool_))
 
 
 def mul(input, other, *, out=None):
     if out is not None:
         return _into(out, mul(input, other))
-    if _is_float_and_number(input, other):
+    number = _number_operand(input, other)
+    if number == 2:
         return MulNumber.apply(input, c=other)
-    if _is_float_and_number(other, input):
+    if number == 1:
         return MulNumber.apply(other, c=input)
     a, b = promote(input, other, "mul")
+    # an operand that needs no gradient is not saved for the other's
     cls = Mul if b.requires_grad == a.requires_grad else (_MulSavesA if b.requires_grad
                                                           else _MulSavesB)
-    try:
+    try:            # _binary's work, inline: the commonest op, and its frame costs ~1.5%
         return cls.apply(a, b)
     except ValueError:
-        raise broadcast_error(a._data.shape, b._data.shape) from None
+        if a._data.shape != b._data.shape:
+            raise broadcast_error(a._data.shape, b._data.shape) from None
+        raise
 
 
 def div(input, other, *, rounding_mode=None, out=None):
@@ -347,27 +371,26 @@ def div(input, other, *, rounding_mode=None, out=None):
         return _into(out, div(input, other, rounding_mode=rounding_mode))
     if rounding_mode is not None:
         return _rounded_div(input, other, rounding_mode)
-    if _is_float_and_number(input, other):
+    if _number_operand(input, other) == 2:
         return DivNumber.apply(input, c=other)
-    if not isinstance(input, Tensor) and isinstance(other, Tensor) and other.requires_grad:
+    if not isinstance(input, TensorBase) and isinstance(other, TensorBase) and other.requires_grad:
         # number / tensor is number * reciprocal(tensor) in torch (MulBackward0), which saves
         # only the reciprocal: an in-place change to ``other`` afterwards is not an error
         # (requires_grad implies a floating tensor, whose dtype a number never changes)
         return mul(Reciprocal.apply(other), input)
     a, b = promote(input, other, "div")
-    if not a.dtype.is_floating_point:
+    if a._data.dtype.kind != "f":
         dt = _dtype.get_default_dtype()
         a, b = a.to(dt), b.to(dt)
-    try:
-        return (_DivSavesB if a.requires_grad and not b.requires_grad else Div).apply(a, b)
-    except ValueError:
-        raise broadcast_error(a._data.shape, b._data.shape) from None
+    return _binary(_DivSavesB if a.requires_grad and not b.requires_grad else Div, a, b)
 
 
 class Reciprocal(Op):
     """y = 1/x; dy/dx = -y^2 (only the output is read, as torch)."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.elementwise(1)
 
     @quiet
     def forward(self, x):
@@ -384,6 +407,7 @@ class RoundedDiv(Op):
     """y = trunc(a/b) or floor(a/b); a step function: dy/da = dy/db = 0 (torch's DivBackward2)."""
     _saves = ()
     _torch_name = "DivBackward2"
+    flops = _flops.elementwise(2)
 
     def forward(self, a, b, mode):
         return _rounded_div_arrays(a, b, mode)
@@ -423,12 +447,9 @@ def _rounded_div_arrays(a, b, mode):
 def _rounded_div(input, other, mode):
     a, b = promote(input, other, "div")
     if a.dtype.is_floating_point and (a.requires_grad or b.requires_grad):
-        try:
-            return RoundedDiv.apply(a, b, mode=mode)
-        except ValueError:
-            raise broadcast_error(a._data.shape, b._data.shape) from None
-    try:
-        return Tensor._make(_rounded_div_arrays(a._data, b._data, mode))
+        return _binary(RoundedDiv, a, b, params={"mode": mode})
+    try:                                       # (no graph: the arrays directly)
+        return TensorBase._make(_rounded_div_arrays(a._data, b._data, mode))
     except ValueError:
         raise broadcast_error(a._data.shape, b._data.shape) from None
 
@@ -440,6 +461,8 @@ def floor_divide(input, other):
 class Remainder(Op):
     """y = a - floor(a/b) b (sign of b); dy/da = 1, dy/db = -floor(a/b)."""
     _torch_name = "RemainderBackward0"
+    _saved_attrs = ("a", "b")
+    flops = _flops.elementwise(1)
 
     @quiet
     def forward(self, a, b):
@@ -459,6 +482,8 @@ class Remainder(Op):
 class Fmod(Op):
     """y = a - trunc(a/b) b (sign of a); dy/da = 1, dy/db = -trunc(a/b)."""
     _torch_name = "FmodBackward0"
+    _saved_attrs = ("a", "b")
+    flops = _flops.elementwise(1)
 
     @quiet
     def forward(self, a, b):
@@ -484,25 +509,25 @@ class _FmodTensor(Fmod):
 
 
 def remainder(input, other):
-    return _binary(_RemainderTensor if isinstance(other, Tensor) else Remainder, input, other,
+    return _binary(_RemainderTensor if isinstance(other, TensorBase) else Remainder, input, other,
                    "remainder")
 
 
 def fmod(input, other):
-    return _binary(_FmodTensor if isinstance(other, Tensor) else Fmod, input, other, "fmod")
+    return _binary(_FmodTensor if isinstance(other, TensorBase) else Fmod, input, other, "fmod")
 
 
 def pow(input, exponent, *, out=None):
     """input ** exponent, for a tensor or a number on either side."""
     if out is not None:
         return _into(out, pow(input, exponent))
-    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+    if isinstance(input, TensorBase) and not isinstance(exponent, TensorBase):
         dt = _dtype.result_type(input, exponent)
         x = input if input.dtype is dt else input.to(dt)
         if not dt.is_floating_point and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         return PowScalar.apply(x, p=exponent)
-    return _binary(PowTensor if isinstance(input, Tensor) else _PowNumberBase, input, exponent,
+    return _binary(PowTensor if isinstance(input, TensorBase) else _PowNumberBase, input, exponent,
                    "pow")
 
 
@@ -517,7 +542,7 @@ divide = div
 
 def _into(out, result):
     """Write ``result`` into the user's ``out=`` tensor (no autograd through out=, as torch)."""
-    if not isinstance(out, Tensor):
+    if not isinstance(out, TensorBase):
         raise TypeError(f"argument 'out' must be Tensor, not {type(out).__name__}")
     if result.requires_grad and _state.enabled:
         raise RuntimeError("functions with out=... arguments don't support automatic "
@@ -531,7 +556,7 @@ def _into(out, result):
 # -- unary --------------------------------------------------------------------------------
 
 def _float_input(x, name):
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorBase):
         x = as_tensor_operand(x)
     if x._data.dtype.kind != "f":
         return x.to(_dtype.get_default_dtype())
@@ -542,6 +567,8 @@ class Exp(Op):
     """y = e^x; dy/dx = y."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -554,6 +581,8 @@ class Exp(Op):
 
 class Log(Op):
     """y = ln x; dy/dx = 1/x."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -568,6 +597,8 @@ class Log(Op):
 class Log1p(Op):
     """y = ln(1 + x); dy/dx = 1/(1 + x)."""
     _torch_name = "Log1PBackward0"
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -583,6 +614,8 @@ class Expm1(Op):
     """y = e^x - 1; dy/dx = y + 1."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -598,6 +631,8 @@ class Sqrt(Op):
     """y = sqrt(x); dy/dx = 1/(2 y)."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -613,6 +648,8 @@ class Rsqrt(Op):
     """y = 1/sqrt(x); dy/dx = -y^3 / 2."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -627,6 +664,8 @@ class Rsqrt(Op):
 
 class Sin(Op):
     """y = sin x; dy/dx = cos x."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -640,6 +679,8 @@ class Sin(Op):
 
 class Cos(Op):
     """y = cos x; dy/dx = -sin x."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -655,6 +696,8 @@ class Tan(Op):
     """y = tan x; dy/dx = 1 + y^2."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -671,6 +714,8 @@ class Tanh(Op):
     (1 - y*y would round y*y first)."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental()
 
     def forward(self, x):
         self.y = np.tanh(x)
@@ -685,6 +730,8 @@ class Sigmoid(Op):
     """y = 1/(1+e^-x); dy/dx = y(1-y).  Computed without overflow for large |x|."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.transcendental(1)
 
     def forward(self, x):
         self.y = _special.sigmoid(x)
@@ -697,6 +744,8 @@ class Sigmoid(Op):
 
 class Atan(Op):
     """y = atan x; dy/dx = 1/(1+x^2)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     def forward(self, x):
         self.x = x
@@ -709,6 +758,8 @@ class Atan(Op):
 
 class Asin(Op):
     """y = asin x; dy/dx = 1/sqrt(1-x^2)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -722,6 +773,8 @@ class Asin(Op):
 
 class Acos(Op):
     """y = acos x; dy/dx = -1/sqrt(1-x^2)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -735,6 +788,8 @@ class Acos(Op):
 
 class Sinh(Op):
     """y = sinh x; dy/dx = cosh x."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -748,6 +803,8 @@ class Sinh(Op):
 
 class Cosh(Op):
     """y = cosh x; dy/dx = sinh x."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     @quiet
     def forward(self, x):
@@ -761,6 +818,8 @@ class Cosh(Op):
 
 class Erf(Op):
     """y = erf x; dy/dx = 2/sqrt(pi) e^(-x^2)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     def forward(self, x):
         self.x = x
@@ -773,6 +832,8 @@ class Erf(Op):
 
 class Erfc(Op):
     """y = erfc x = 1 - erf x; dy/dx = -2/sqrt(pi) e^(-x^2)."""
+    _saved_attrs = ("x",)
+    flops = _flops.transcendental()
 
     def forward(self, x):
         self.x = x
@@ -785,6 +846,8 @@ class Erfc(Op):
 
 class Abs(Op):
     """y = |x|; dy/dx = sgn(x), which is 0 at x = 0 and at NaN, as torch."""
+    _saved_attrs = ("x",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x):
         self.x = x
@@ -806,6 +869,7 @@ class Cast(Op):
     """y = x converted to another dtype; the gradient is converted back."""
     _saves = ()
     _torch_name = "ToCopyBackward0"
+    flops = _flops.no_cost
 
     def forward(self, x, dtype):
         return x.astype(dtype.np)
@@ -822,6 +886,8 @@ class Relu(Op):
     arrays go through the backend's ``relu_forward`` / ``relu_backward`` kernels."""
     _saves = ()
     _saves_output = True
+    _saved_attrs = ("y",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x):
         if x.size < _BIG or not x.flags.c_contiguous:
@@ -917,7 +983,7 @@ def log10(input):
 
 
 def exp2(input):
-    return pow(2.0, input) if isinstance(input, Tensor) else 2.0 ** input
+    return pow(2.0, input) if isinstance(input, TensorBase) else 2.0 ** input
 
 
 # -- non-differentiable elementwise (gradient zero almost everywhere) ---------------------
@@ -928,6 +994,7 @@ class _Piecewise(Op):
     Recorded like torch (FloorBackward0 ...), so a graph through it gives zero gradients
     instead of an error."""
     _saves = ()
+    flops = _flops.elementwise(1)
 
     def forward(self, x, npfn, kwargs):
         return np.asarray(npfn(x, **kwargs))
@@ -963,6 +1030,7 @@ def _sign(x):
 class Frac(Op):
     """y = x - trunc(x); dy/dx = 1 (nan at +-inf, silently, as torch)."""
     _saves = ()
+    flops = _flops.elementwise(1)
 
     @quiet
     def forward(self, x):
@@ -976,7 +1044,7 @@ def _step(cls, npfn, name):
     def fn(input):
         if input.dtype.is_floating_point:
             return cls.apply(input, npfn=npfn, kwargs={})
-        return Tensor._make(np.asarray(npfn(input._data)))
+        return TensorBase._make(np.asarray(npfn(input._data)))
     fn.__name__ = name
     return fn
 
@@ -990,7 +1058,7 @@ trunc = _step(Trunc, np.trunc, "trunc")
 def round(input, *, decimals=0):
     if input.dtype.is_floating_point:
         return Round.apply(input, npfn=np.round, kwargs={"decimals": decimals})
-    return Tensor._make(np.asarray(np.round(input._data, decimals)))
+    return TensorBase._make(np.asarray(np.round(input._data, decimals)))
 
 
 def frac(input):
@@ -1000,7 +1068,7 @@ def frac(input):
 
 
 def lerp(input, end, weight):
-    shapes = [input.shape, end.shape] + ([weight.shape] if isinstance(weight, Tensor) else [])
+    shapes = [input.shape, end.shape] + ([weight.shape] if isinstance(weight, TensorBase) else [])
     check_broadcast(*shapes)          # torch names input, end, weight in that order
     return add(input, mul(weight, sub(end, input)))
 
@@ -1017,6 +1085,8 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
 
 class Maximum(Op):
     """y = max(a, b); the gradient goes to the larger input, split 0.5/0.5 on ties (torch)."""
+    _saved_attrs = ("a", "b")
+    flops = _flops.elementwise(1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -1042,6 +1112,8 @@ def _pick_grads(node, g, a_loses, b_loses):
 
 class Minimum(Op):
     """y = min(a, b); the gradient goes to the smaller input, split 0.5/0.5 on ties (torch)."""
+    _saved_attrs = ("a", "b")
+    flops = _flops.elementwise(1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -1064,6 +1136,8 @@ def minimum(input, other, *, out=None):
 class ClampScalar(Op):
     """y = min(max(x, lo), hi); dy/dx = 1 on the closed interval [lo, hi], else 0 (torch)."""
     _torch_name = "ClampBackward1"
+    _saved_attrs = ("x",)
+    flops = _flops.elementwise(1)
 
     def forward(self, x, lo, hi):
         self.x, self.lo, self.hi = x, lo, hi
@@ -1087,6 +1161,8 @@ class ClampTensor(Op):
     """y = min(max(x, lo), hi) with tensor bounds; x gets the gradient on [lo, hi], each bound
     where it is the active one."""
     _torch_name = "ClampBackward0"
+    _saved_attrs = ("x", "lo", "hi")
+    flops = _flops.elementwise(2)
 
     def forward(self, x, lo, hi):
         self.x, self.lo, self.hi = x, lo, hi
@@ -1114,10 +1190,11 @@ def clamp(input, min=None, max=None, *, out=None):
     """Squeeze each element into [min, max] (``torch.clamp(input, min, max, out=None)``)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
+    if isinstance(min, TensorBase) or isinstance(max, TensorBase):
         ref = input
-        lo = min if min is not None else Tensor._make(np.asarray(-np.inf, dtype=input._data.dtype))
-        hi = max if max is not None else Tensor._make(np.asarray(np.inf, dtype=input._data.dtype))
+        kind = input._data.dtype
+        lo = min if min is not None else TensorBase._make(np.asarray(-np.inf, dtype=kind))
+        hi = max if max is not None else TensorBase._make(np.asarray(np.inf, dtype=kind))
         dt = _dtype.result_type(input, lo, hi)
         x, lo, hi = (t if t.dtype is dt else t.to(dt) for t in
                      (ref, as_tensor_operand(lo, ref), as_tensor_operand(hi, ref)))
@@ -1142,6 +1219,8 @@ clip = clamp
 class Where(Op):
     """y = cond ? a : b; dy/da = cond, dy/db = not cond."""
     _saves = ()
+    _saved_attrs = ("cond",)
+    flops = _flops.no_cost
 
     def forward(self, cond, a, b):
         self.cond = cond
@@ -1155,8 +1234,8 @@ class Where(Op):
 
 def where(condition, input=None, other=None, *, out=None):
     if input is None and other is None:
-        return tuple(Tensor._make(i.astype(np.int64)) for i in np.nonzero(condition._data))
-    if not isinstance(condition, Tensor):
+        return tuple(TensorBase._make(i.astype(np.int64)) for i in np.nonzero(condition._data))
+    if not isinstance(condition, TensorBase):
         condition = as_tensor_operand(condition)
     if condition.dtype is not _dtype.bool_:
         if condition.dtype is _dtype.uint8:
@@ -1164,9 +1243,9 @@ def where(condition, input=None, other=None, *, out=None):
         else:
             raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
                                f"tensor with dtype {_TYPE_SHORT[condition.dtype.name]}")
-    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+    if not isinstance(input, TensorBase) and not isinstance(other, TensorBase):
         dt = _dtype.result_type(input, other)          # two numbers: their default dtype
-        input = Tensor._make(np.asarray(input, dtype=dt.np))
+        input = TensorBase._make(np.asarray(input, dtype=dt.np))
     a, b = promote(input, other, "where")
     try:
         r = Where.apply(condition, a, b)

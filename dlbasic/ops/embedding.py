@@ -7,12 +7,15 @@ no gradient; with ``scale_grad_by_freq`` each row's gradient is divided by its c
 import numpy as np
 
 from ..autograd.function import Op
+from . import _flops
 
 __all__ = []
 
 
 class Embedding(Op):
     """Inputs: the weight (num_embeddings, dim).  ``indices`` is an integer ndarray."""
+    _saved_attrs = ("idx",)
+    flops = _flops.no_cost
 
     _saves = ()
 

@@ -5,8 +5,21 @@ dx = g W,  dW = g^T x,  db = sum over rows of g.  One GEMM per gradient, no broa
 """
 
 from ..autograd.function import Op
+from . import _flops
+from ._flops import SHAPE_ONLY, shape_only_here, zeros_like_product
 
 __all__ = []
+
+
+def _linear_flops(call):
+    """Every output is a dot product over in_features inputs (+ the bias)."""
+    k = call.in_shapes[1][-1]                 # W: (out_features, in_features)
+    has_bias = len(call.in_shapes) > 2 and _flops.numel(call.in_shapes[2]) > 0
+    return _flops.matmul_like(call, call.out_numel * k, k, has_bias)
+
+
+def _linear_shape(x, w):
+    return x.shape[:-1] + (w.shape[0],)
 
 
 class LinearBias(Op):
@@ -14,8 +27,12 @@ class LinearBias(Op):
 
     _torch_name = "AddmmBackward0"
     _saves = (0, 1)
+    _saved_attrs = ("x2", "w")
+    flops = _linear_flops
 
     def forward(self, x, w, b):
+        if SHAPE_ONLY and shape_only_here():        # the profiler counting without computing
+            return zeros_like_product(_linear_shape(x, w), x, w, b)
         self.x2 = x2 = x.reshape(-1, x.shape[-1])
         self.w = w
         self.lead = x.shape[:-1]
@@ -36,8 +53,12 @@ class LinearNoBias(Op):
     """y = x W^T for x of shape (..., in), W (out, in)."""
 
     _torch_name = "MmBackward0"
+    _saved_attrs = ("x2", "w")
+    flops = _linear_flops
 
     def forward(self, x, w):
+        if SHAPE_ONLY and shape_only_here():        # the profiler counting without computing
+            return zeros_like_product(_linear_shape(x, w), x, w)
         self.x2 = x2 = x.reshape(-1, x.shape[-1])
         self.w = w
         self.lead = x.shape[:-1]

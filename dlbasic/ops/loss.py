@@ -8,14 +8,10 @@ import numpy as np
 
 from ..autograd.function import Op
 from ._util import quiet
+from . import _flops
 from . import _special
 
 __all__ = []
-
-
-def _softplus0(z):
-    """log(1 + e^z) without overflow."""
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
 def _reduce_indexed(loss, denom, reduction):
@@ -44,6 +40,8 @@ class NllLoss(Op):
 
     ``x`` is (M, C) with the class axis last; ``target`` (M,) holds class indexes."""
     _saves = ()
+    _saved_attrs = ("t", "w_t")
+    flops = _flops.loss(1)
 
     @quiet
     def forward(self, x, target, weight, ignore_index, reduction):
@@ -72,6 +70,8 @@ class CrossEntropy(Op):
     Without weights w = 1, so the gradient is softmax - onehot (smoothed)."""
     _saves = ()
     _torch_name = "NllLossBackward0"
+    _saved_attrs = ("logp", "t", "w_t", "valid", "weight")
+    flops = _flops.loss(3, 1)
 
     @quiet
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
@@ -115,6 +115,8 @@ class CrossEntropy(Op):
 class BinaryCrossEntropy(Op):
     """l = -(y log x + (1 - y) log(1 - x)), each log clamped at -100 (as torch);
     dl/dx = (x - y) / max(x(1 - x), 1e-12), dl/dy = log(1 - x) - log x."""
+    _saved_attrs = ("x", "y", "log_x", "log_1mx")
+    flops = _flops.loss(4, 2)
 
     @quiet
     def forward(self, x, y):
@@ -140,10 +142,12 @@ class BinaryCrossEntropyWithLogits(Op):
     l = (1 - y) x + (1 + (p - 1) y) * softplus(-x);
     dl/dx = (1 - y) - (1 + (p - 1) y) sigmoid(-x), dl/dy = -x + (p - 1) softplus(-x).
     (torch takes no gradient for pos_weight; neither do we.)"""
+    _saved_attrs = ("x", "y", "sp", "lw", "pw")
+    flops = _flops.loss(5, 2)
 
     @quiet
     def forward(self, x, y, pos_weight=None):
-        sp = _softplus0(-x)                      # = -log sigmoid(x), finite for any x
+        sp = _special.softplus(-x)               # = -log sigmoid(x), finite for any x
         lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
         self.x, self.y, self.sp, self.lw, self.pw = x, y, sp, lw, pos_weight
         return ((1 - y) * x + lw * sp).astype(x.dtype, copy=False)
@@ -163,6 +167,8 @@ class SmoothL1(Op):
     """d = x - y; l = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta = 0: |d|);
     dl/dx = clip(d / beta, -1, 1) = -dl/dy.  Huber(delta) = delta * SmoothL1(beta=delta)."""
     _saves = ()
+    _saved_attrs = ("slope",)
+    flops = _flops.loss(4)
 
     @quiet
     def forward(self, x, y, beta, scale):

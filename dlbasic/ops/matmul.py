@@ -1,11 +1,17 @@
 """Matrix products.  For y = a @ b: da = g @ b^T, db = a^T @ g (batched, broadcast)."""
+import string
+
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor
+from .._dtype import TYPE_SHORT as _TYPE_SHORT, C_TYPE_NAMES
+from .._tensor_base import TensorBase
 from ..autograd.function import Op
-from .._tensor import _TYPE_SHORT
-from ._util import promote, shape_str, broadcast_error, C_TYPE_NAMES
+from ._util import promote, shape_str, broadcast_error
+from .elementwise import _into
+from .movement import unsqueeze
+from . import _flops
+from ._flops import SHAPE_ONLY, shape_only_here, zeros_like_product
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "outer", "addmm", "einsum", "baddbmm",
            "tensordot", "inner"]
@@ -17,6 +23,17 @@ def _sz(shape):
 
 class MatMul(Op):
     """y = a @ b for operands of at least 2 dims (1-D operands are promoted by the caller)."""
+    _saved_attrs = ("a", "b")
+
+    @staticmethod
+    def flops(call):
+        """Every output is a dot product of length k = a.shape[-1]."""
+        k = call.in_shapes[0][-1]
+        return _flops.matmul_like(call, call.out_numel * k, k, False)
+
+    @staticmethod
+    def output_shape(a, b):
+        return np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
 
     def name(self):
         # torch: 2-D @ 2-D is an mm; batched products end in a reshape of a bmm
@@ -25,6 +42,8 @@ class MatMul(Op):
         return "MmBackward0" if self.ndims == (2, 2) else "UnsafeViewBackward0"
 
     def forward(self, a, b):
+        if SHAPE_ONLY and shape_only_here():        # the profiler counting without computing
+            return zeros_like_product(self.output_shape(a, b), a, b)
         self.a, self.b = a, b
         self.ndims = (a.ndim, b.ndim)
         return np.matmul(a, b)
@@ -47,6 +66,12 @@ class Bmm(MatMul):
 
 class _MatVec(Op):
     """matmul with 1-D operands: promoted to matrices for the product, squeezed after."""
+    _saved_attrs = ("a", "b")
+
+    @staticmethod
+    def flops(call):
+        k = call.in_shapes[0][-1]
+        return _flops.matmul_like(call, max(call.out_numel, 1) * k, k, False)
 
     def name(self):
         if self.a1 and self.b1:
@@ -99,7 +124,7 @@ def _check_float_or_same(a, b, name):
 
 def matmul(input, other, *, out=None):
     a, b = input, other
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+    if not isinstance(a, TensorBase) or not isinstance(b, TensorBase):
         raise TypeError("matmul(): argument 'input' and 'other' must be Tensors")
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
@@ -130,7 +155,6 @@ def matmul(input, other, *, out=None):
     else:
         r = _MatVec.apply(a, b)
     if out is not None:
-        from .elementwise import _into
         return _into(out, r)
     return r
 
@@ -146,7 +170,6 @@ def mm(input, mat2, *, out=None):
     _check_float_or_same(input, mat2, "mm")
     r = Mm.apply(input, mat2)
     if out is not None:
-        from .elementwise import _into
         return _into(out, r)
     return r
 
@@ -163,7 +186,6 @@ def bmm(input, mat2, *, out=None):
     _check_float_or_same(input, mat2, "bmm")
     r = Bmm.apply(input, mat2)
     if out is not None:
-        from .elementwise import _into
         return _into(out, r)
     return r
 
@@ -188,7 +210,6 @@ def outer(input, vec2):
     for name, v in (("self", input), ("vec2", vec2)):
         if v.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D")
-    from .movement import unsqueeze
     return unsqueeze(input, 1) * unsqueeze(vec2, 0)
 
 
@@ -208,6 +229,27 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
 
 class Einsum(Op):
     """y = einsum(eq, *xs); dx_i = einsum of g with the other operands, back to x_i's labels."""
+    _saved_attrs = ("xs",)
+
+    @staticmethod
+    def flops(call):
+        """A naive contraction: one MAC per tuple of index values, per extra operand."""
+        ins, _, out = call.params.get("eq", "").partition("->")
+        terms = ins.split(",")
+        sizes = {}
+        for term, shape in zip(terms, call.in_shapes):
+            for c, s in zip(term, shape):
+                sizes[c] = int(s)
+        if len(terms) == 1:                      # a pure reduction / transpose
+            n = call.in_numel if set(out) != set(terms[0]) else 0
+            return _flops.cost(elementwise=n, backward_elementwise=n * _flops.n_grads(call, (0,)))
+        contracted = [c for c in sizes if c not in out]
+        k = _flops.numel(sizes[c] for c in contracted) if contracted else 1
+        macs = _flops.numel(sizes.values()) * (len(terms) - 1)
+        return _flops.cost(macs=macs, matmul_flops=2 * macs,
+                           exact_matmul_flops=call.out_numel * (2 * k - 1) if len(terms) == 2
+                           else None,
+                           backward=2 * macs * _flops.n_grads(call, range(len(terms))))
 
     def forward(self, *xs, eq):
         self.xs, self.eq = xs, eq
@@ -309,7 +351,6 @@ def _check_einsum(eq, operands):
 
 
 def tensordot(a, b, dims=2):
-    import string
     if isinstance(dims, int):
         da = list(range(a.ndim - dims, a.ndim))
         db = list(range(dims))

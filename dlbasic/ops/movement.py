@@ -8,9 +8,14 @@ import operator
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor, _TYPE_NAMES, _TYPE_SHORT
+from .._dtype import TYPE_NAMES as _TYPE_NAMES, TYPE_SHORT as _TYPE_SHORT, C_TYPE_NAMES
+from .._convert import array_from
+from .._tensor_base import TensorBase
+from ..autograd.engine import sum_to_shape
 from ..autograd.function import Op, MultiOutputOp
-from ._util import normalize_dims, wrap_dim, shape_str, broadcast_error, C_TYPE_NAMES
+from ._util import normalize_dims, wrap_dim, shape_str, broadcast_error
+from . import _flops
+from .elementwise import _into, where
 
 __all__ = ["reshape", "view", "flatten", "unflatten", "squeeze", "unsqueeze", "permute",
            "transpose", "swapaxes", "t", "expand", "expand_as", "repeat", "cat", "concat",
@@ -66,6 +71,7 @@ class Reshape(Op):
     _saves = ()
     _is_view = True
     _torch_name = "ViewBackward0"
+    flops = _flops.no_cost
 
     def forward(self, x, shape):
         self.in_shape = x.shape
@@ -113,7 +119,7 @@ def _view_dtype(input, dt):
         if new > old and x.shape[-1] % (new // old):
             raise RuntimeError(f"self.size(-1) must be divisible by {new // old} {what}, but got "
                                f"{x.shape[-1]}")
-    return Tensor._make(x.view(dt.np))
+    return TensorBase._make(x.view(dt.np))
 
 
 def view_as(input, other):
@@ -194,6 +200,7 @@ class Permute(Op):
     """y = x with axes reordered; dx = g with the inverse permutation."""
     _saves = ()
     _is_view = True
+    flops = _flops.no_cost
 
     def forward(self, x, dims):
         self.dims = dims
@@ -264,6 +271,7 @@ class Expand(Op):
     """y = x broadcast to a larger shape (a view); dx = g summed over the broadcast axes."""
     _saves = ()
     _is_view = True
+    flops = _flops.no_cost
 
     def forward(self, x, shape):
         return np.broadcast_to(x, shape)
@@ -323,6 +331,7 @@ def broadcast_tensors(*tensors):
 class Repeat(Op):
     """y = x tiled ``reps`` times along each axis; dx = sum of g over the tiles."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, x, reps):
         self.in_shape = (1,) * (len(reps) - x.ndim) + x.shape
@@ -361,8 +370,8 @@ def repeat_interleave(input, repeats, dim=None):
     if dim is None:
         input, dim = reshape(input, -1), 0
     d = wrap_dim(dim, input.ndim)
-    reps = repeats._data if isinstance(repeats, Tensor) else repeats
-    if isinstance(repeats, Tensor):
+    reps = repeats._data if isinstance(repeats, TensorBase) else repeats
+    if isinstance(repeats, TensorBase):
         if reps.ndim > 1:
             raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
         if reps.ndim == 1 and reps.shape[0] not in (1, input.shape[d]):
@@ -374,12 +383,13 @@ def repeat_interleave(input, repeats, dim=None):
     elif reps < 0:
         raise RuntimeError("Repeats must be non-negative")
     idx = np.repeat(np.arange(input.shape[d]), reps)
-    return index_select(input, d, Tensor._make(idx.astype(np.int64)))
+    return index_select(input, d, TensorBase._make(idx.astype(np.int64)))
 
 
 class Cat(Op):
     """y = [x1; x2; ...] along an axis; each dx_i = its slice of g."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, *xs, axis):
         # torch skips legacy empty 1-D tensors (shape (0,)) in any cat; they get a (0,) grad
@@ -400,12 +410,12 @@ class Cat(Op):
 
 
 def _common(tensors, name):
-    if isinstance(tensors, Tensor):
+    if isinstance(tensors, TensorBase):
         raise TypeError(f"{name}(): argument 'tensors' (position 1) must be tuple of Tensors, "
                         "not Tensor")
     tensors = list(tensors)
     for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
                             f"{type(t).__name__}")
     if not tensors:
@@ -441,8 +451,7 @@ def cat(tensors, dim=0, *, out=None):
 
 
 def _cat_into(out, r):
-    from .elementwise import _into
-    if isinstance(out, Tensor) and not np.can_cast(r._data.dtype, out._data.dtype, "same_kind"):
+    if isinstance(out, TensorBase) and not np.can_cast(r._data.dtype, out._data.dtype, "same_kind"):
         # torch's cat (and stack, which is a cat) says this with a TypeError
         raise TypeError(f"torch.cat(): input types can't be cast to the desired output type "
                         f"{_TYPE_SHORT[out.dtype.name]}")
@@ -456,6 +465,7 @@ concatenate = cat
 class Stack(Op):
     """y = stack(x1, x2, ...) on a new axis; each dx_i = g taken at index i."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, *xs, axis):
         self.axis = axis
@@ -493,6 +503,7 @@ def vstack(tensors):
 class Split(MultiOutputOp):
     """(y_1, ..., y_k) = pieces of x along an axis (views); dx = the pieces' grads joined."""
     _is_view = True
+    flops = _flops.no_cost
 
     def name(self):
         return "SplitBackward0" if self.equal else "SplitWithSizesBackward0"
@@ -542,6 +553,7 @@ def unbind(input, dim=0):
 class Flip(Op):
     """y = x reversed along axes; dx = g reversed back."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, x, axes):
         self.axes = axes
@@ -581,7 +593,7 @@ def roll(input, shifts, dims=None):
 def narrow(input, dim, start, length):
     axis = wrap_dim(dim, input.ndim)
     n = input.shape[axis]
-    if isinstance(start, Tensor):
+    if isinstance(start, TensorBase):
         start = int(start.item())
     if not -n <= start <= n:
         raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got "
@@ -616,7 +628,7 @@ def _dims_used(k):
     """How many dims of the indexed tensor one entry of a key consumes."""
     if k is None or k is Ellipsis or isinstance(k, (bool, np.bool_)):
         return 0
-    if isinstance(k, Tensor):
+    if isinstance(k, TensorBase):
         return k.ndim if k.dtype is _dtype.bool_ or k.dtype is _dtype.uint8 else 1
     if isinstance(k, np.ndarray) and k.dtype == bool:
         return k.ndim
@@ -661,7 +673,7 @@ def _check_int_index(k, dim, shape):
 def _convert_key(key, shape):
     """Turn Tensors inside an index into arrays and check it the way torch reports errors."""
     if isinstance(key, list) and len(key) < 32 and any(
-            k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, Tensor))
+            k is None or k is Ellipsis or isinstance(k, (slice, list, tuple, TensorBase))
             for k in key):
         key = tuple(key)      # torch (like old NumPy) reads such a list as a tuple of indices
     if not isinstance(key, tuple):
@@ -685,7 +697,7 @@ def _convert_key(key, shape):
             dim += 1
             out.append(k)
             continue
-        if isinstance(k, Tensor):
+        if isinstance(k, TensorBase):
             arr = k._data
             if arr.dtype.kind not in "iub" or arr.dtype in (np.int8, np.int16):
                 raise IndexError("tensors used as indices must be long, int, byte or bool "
@@ -699,8 +711,7 @@ def _convert_key(key, shape):
             try:
                 k = np.asarray(k)
             except ValueError:          # ragged: torch's own message, from its tensor()
-                from .._creation import tensor
-                tensor(list(k))
+                array_from(list(k))
                 raise
             if k.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int, byte or bool "
@@ -746,6 +757,8 @@ def _convert_key(key, shape):
 class GetItem(Op):
     """y = x[key]; dx = zeros with g written (or, for repeated indices, added) at key."""
     _saves = ()
+    _saved_attrs = ("key",)
+    flops = _flops.no_cost
 
     def name(self):
         # torch names the last indexing step it applied (full slices and ... are skipped)
@@ -780,7 +793,9 @@ class GetItem(Op):
 
 
 class GetItemView(GetItem):
+    """x[key] for a key of ints, slices, None and ...: a view (the key is no array)."""
     _is_view = True
+    _saved_attrs = ()
 
 
 def getitem(input, key):
@@ -794,6 +809,7 @@ class IndexPut(Op):
     """y = x with y[key] = v; dx = g with zeros at key, dv = g[key] (summed to v's shape)."""
     _saves = ()
     _torch_name = "IndexPutBackward0"
+    flops = _flops.no_cost
 
     def forward(self, x, v, key, accumulate):
         self.key = key
@@ -816,7 +832,6 @@ class IndexPut(Op):
         if nv:
             gv = g[self.key]
             if gv.shape != self.v_shape:
-                from ..autograd.engine import sum_to_shape
                 gv = sum_to_shape(gv, self.v_shape)
         return gx, gv
 
@@ -824,13 +839,12 @@ class IndexPut(Op):
 def setitem(input, key, value):
     """``input[key] = value`` in place, recorded by autograd when needed."""
     key, advanced = _convert_key(key, input.shape)
-    if not isinstance(value, Tensor):
+    if not isinstance(value, TensorBase):
         if not isinstance(value, (numbers.Number, np.generic, np.ndarray, list, tuple)):
             raise TypeError(f"can't assign a {type(value).__name__} to a "
                             f"{_TYPE_NAMES.get(input.dtype.name, 'torch.Tensor')}")
-        from .._creation import tensor
-        value = Tensor._make(np.asarray(value, dtype=input._data.dtype)) if isinstance(
-            value, (numbers.Number, np.generic, np.ndarray)) else tensor(value, dtype=input.dtype)
+        value = TensorBase._make(np.asarray(value, dtype=input._data.dtype) if isinstance(
+            value, (numbers.Number, np.generic, np.ndarray)) else array_from(value, input.dtype))
     elif value.dtype is not input.dtype:
         value = value.to(input.dtype)
 
@@ -859,7 +873,7 @@ def _setitem_error(target, value, advanced):
 
 def index_select(input, dim, index):
     axis = wrap_dim(dim, input.ndim)
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorBase):
         raise TypeError(f"index_select(): argument 'index' (position 2) must be Tensor, not "
                         f"{type(index).__name__}")
     idx = index._data
@@ -874,13 +888,15 @@ def index_select(input, dim, index):
         raise IndexError("index out of range in self")
     if input.ndim == 0:
         return reshape(input, idx.shape) if idx.size else reshape(input, -1)[0:0]
-    return getitem(input, (slice(None),) * axis + (Tensor._make(idx.astype(np.int64)),))
+    return getitem(input, (slice(None),) * axis + (TensorBase._make(idx.astype(np.int64)),))
 
 
 class Gather(Op):
     """y[i][j] = x[i][index[i][j]] (dim=1); dx = g scattered back, adding repeated indices."""
     _saves = ()
     _torch_name = "GatherBackward0"
+    _saved_attrs = ("index",)
+    flops = _flops.no_cost
 
     def forward(self, x, index, axis):
         self.shape, self.index, self.axis = x.shape, index, axis
@@ -935,7 +951,7 @@ def gather(input, dim, index):
         raise RuntimeError("Index tensor must have the same number of dimensions as input "
                            "tensor")
     if input.ndim == 0 or idx.ndim == 0:      # torch reads 0-d tensors as 1-d here
-        out = gather(reshape(input, -1), 0, Tensor._make(idx.reshape(-1)))
+        out = gather(reshape(input, -1), 0, TensorBase._make(idx.reshape(-1)))
         return reshape(out, idx.shape)
     n = input.shape[axis]
     _check_index_bounds(idx, n, axis)
@@ -970,13 +986,15 @@ def take_along_dim(input, indices, dim=None):
     x_shape[axis], i_shape[axis] = input.shape[axis], indices.shape[axis]
     x = input if list(input.shape) == x_shape else expand(input, x_shape)
     idx = indices if list(indices.shape) == i_shape else expand(indices, i_shape)
-    return gather(x, axis, Tensor._make(np.ascontiguousarray(idx._data)))
+    return gather(x, axis, TensorBase._make(np.ascontiguousarray(idx._data)))
 
 
 class Scatter(Op):
     """y = x with y[index] = src along an axis (or += src, *= src); dx = g with zeros where
     written (add: g), dsrc = g read at the written places."""
     _saves = ()
+    _saved_attrs = ("key",)
+    flops = _flops.no_cost
 
     def forward(self, x, src, index, axis, reduce):
         self.key, self.reduce = _along(index, axis), reduce
@@ -1011,7 +1029,7 @@ def _scatter_args(name, input, dim, index, src):
     nd = max(input.ndim, 1)
     if max(idx.ndim, 1) != nd:
         raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
-    if isinstance(src, Tensor):
+    if isinstance(src, TensorBase):
         if max(src.ndim, 1) != nd:
             raise RuntimeError("Index tensor must have the same number of dimensions as src "
                                "tensor")
@@ -1019,12 +1037,12 @@ def _scatter_args(name, input, dim, index, src):
             raise RuntimeError(f"{name}(): Expected self.dtype to be equal to src.dtype")
     if idx.ndim == 0:
         idx = idx.reshape(1)
-    if isinstance(src, Tensor) and src.ndim == 0:
+    if isinstance(src, TensorBase) and src.ndim == 0:
         src = reshape(src, 1)
     self_shape = input.shape if input.ndim else (1,)
-    _index_fits(idx, self_shape, axis, src.shape if isinstance(src, Tensor) else None)
+    _index_fits(idx, self_shape, axis, src.shape if isinstance(src, TensorBase) else None)
     _check_index_bounds(idx, self_shape[axis], axis)
-    if isinstance(src, Tensor) and src.shape != idx.shape:
+    if isinstance(src, TensorBase) and src.shape != idx.shape:
         # torch reads only the leading index.shape block of a larger src
         src = getitem(src, tuple(slice(0, s) for s in idx.shape))
     return axis, idx, src
@@ -1036,9 +1054,9 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if src is None and value is None:
         raise TypeError("scatter() missing a 'src' tensor or a 'value' number")
     axis, idx, src = _scatter_args("scatter", input, dim, index, src)
-    if not isinstance(src, Tensor):
+    if not isinstance(src, TensorBase):
         fill = value if value is not None else src
-        src = Tensor._make(np.full(idx.shape, fill, dtype=input._data.dtype))
+        src = TensorBase._make(np.full(idx.shape, fill, dtype=input._data.dtype))
     return _apply_scatter(input, src, idx, axis, reduce)
 
 
@@ -1073,8 +1091,7 @@ def index_add(input, dim, index, source, *, alpha=1):
 
 
 def masked_fill(input, mask, value):
-    from .elementwise import where
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorBase):
         if value.ndim != 0:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value.ndim} dimension(s).")
@@ -1083,7 +1100,7 @@ def masked_fill(input, mask, value):
         raise TypeError(f"masked_fill(): argument 'value' must be Number or Tensor, not "
                         f"{type(value).__name__}")
     else:
-        v = Tensor._make(np.asarray(value, dtype=input._data.dtype))
+        v = TensorBase._make(np.asarray(value, dtype=input._data.dtype))
     if mask.dtype is not _dtype.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{C_TYPE_NAMES[mask.dtype.name]}")
@@ -1099,12 +1116,13 @@ def masked_select(input, mask):
         raise broadcast_error(mask.shape, input.shape) from None
     x = expand(input, shape) if input.shape != shape else input
     m = np.broadcast_to(mask._data, shape)
-    return getitem(x, Tensor._make(np.ascontiguousarray(m)))
+    return getitem(x, TensorBase._make(np.ascontiguousarray(m)))
 
 
 class Clone(Op):
     """y = a copy of x; dx = g."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, x):
         return x.copy()
@@ -1126,6 +1144,7 @@ def contiguous(input, memory_format=None):
 class Tril(Op):
     """y = x with elements above (tril) / below (triu) the k-th diagonal zeroed; dx = g masked."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, x, k, upper):
         self.k, self.upper = k, upper
@@ -1157,4 +1176,4 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     ok = (cols >= 0) & (cols < input.shape[d2])
     rows, cols = rows[ok], cols[ok]
     moved = movedim(input, (d1, d2), (-2, -1))
-    return getitem(moved, (Ellipsis, Tensor._make(rows), Tensor._make(cols)))
+    return getitem(moved, (Ellipsis, TensorBase._make(rows), TensorBase._make(cols)))

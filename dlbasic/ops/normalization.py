@@ -9,12 +9,16 @@ Backward, with gw = g * w:
 import numpy as np
 
 from ..autograd.function import Op
+from . import _flops
 
 __all__ = []
 
 
 class NativeLayerNorm(Op):
     """Inputs: x, then weight if ``affine_w``, then bias if ``affine_b``."""
+    _saved_attrs = ("xhat", "rstd", "w")
+    # mean 1, variance 3, normalise 2, affine 2 per element
+    flops = _flops.elementwise(8, on="in")
 
     _torch_name = "NativeLayerNormBackward0"
     _saves = ()

@@ -16,6 +16,7 @@ import numpy as np
 from ..autograd.function import Op
 from ..backend import kernels
 from ..backend.pooling import window_slices
+from . import _flops
 
 __all__ = []
 
@@ -60,6 +61,17 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     return nd, kernel_size, stride, padding, dilation, out_hw
 
 
+def _pool_flops(call):
+    """k*k comparisons (max) or additions (average) per output; adaptive pooling: about one
+    op per input element."""
+    k = call.params.get("kernel_size")
+    if k is None:
+        n = call.in_numel
+    else:
+        n = call.out_numel * (k * k if isinstance(k, int) else _flops.numel(k))
+    return _flops.cost(elementwise=n, backward_elementwise=n * _flops.n_grads(call, (0,)))
+
+
 class MaxPool(Op):
     """y = max over each window; dy/dx = 1 at the window's (first) maximum, 0 elsewhere.
 
@@ -70,6 +82,8 @@ class MaxPool(Op):
     plane, int64).
     """
     _saves = ()
+    _saved_attrs = ("arg",)
+    flops = _pool_flops
 
     def forward(self, x, kernel_size, stride, padding, dilation, ceil_mode, indices_box=None):
         nd, k, s, p, d, out_hw = _geometry(_as_4d(x, len(kernel_size)), kernel_size, stride,
@@ -109,6 +123,8 @@ def avg_divisor(n, k, s, p, out, count_include_pad):
 class AvgPool(Op):
     """y = sum over each window / divisor; dy/dx = 1/divisor for every input in the window."""
     _saves = ()
+    _saved_attrs = ("div",)
+    flops = _pool_flops
 
     def forward(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
@@ -164,6 +180,8 @@ class AdaptiveAvgPool(Op):
     """y = P_h x P_w^T (P: adaptive averaging matrices); dx = P_h^T g P_w."""
     _saves = ()
     _torch_name = "AdaptiveAvgPool2DBackward0"
+    _saved_attrs = ("ph", "pw")
+    flops = _pool_flops
 
     def forward(self, x, output_size):
         nd = len(output_size)
@@ -191,6 +209,8 @@ class AdaptiveMaxPool(Op):
     """
     _saves = ()
     _torch_name = "AdaptiveMaxPool2DBackward0"
+    _saved_attrs = ("idx",)
+    flops = _pool_flops
 
     def forward(self, x, output_size, indices_box=None):
         nd = len(output_size)

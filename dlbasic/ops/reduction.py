@@ -8,9 +8,13 @@ import collections
 import numpy as np
 
 from .. import _dtype
-from .._tensor import Tensor
+from .._tensor_base import TensorBase
 from ..autograd.function import Op
 from ._util import normalize_dims as _normalize_dims, wrap_dim, quiet
+from . import _flops
+from .elementwise import where, maximum, minimum, abs as _abs, pow as _pow, Sign
+from .comparison import isnan
+from .movement import reshape, gather
 
 
 def normalize_dims(dim, ndim):
@@ -46,6 +50,7 @@ def _expand_back(g, shape, axes, keepdim):
 class Sum(Op):
     """y = sum_i x_i over axes; dy/dx_i = 1."""
     _saves = ()
+    flops = _flops.reduction
 
     def name(self):
         return "SumBackward1" if self.dim_given else "SumBackward0"
@@ -62,6 +67,7 @@ class Sum(Op):
 class Mean(Op):
     """y = (1/n) sum_i x_i; dy/dx_i = 1/n."""
     _saves = ()
+    flops = _flops.reduction
 
     def name(self):
         return "MeanBackward1" if self.dim_given else "MeanBackward0"
@@ -113,7 +119,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     axes = normalize_dims(dim, input.ndim) if dim is not None else None
     dt = _sum_dtype(input, dtype)
     if dt is not None and not input.dtype.is_floating_point:
-        return Tensor._make(np.asarray(input._data.sum(axis=axes, keepdims=keepdim, dtype=dt)))
+        return TensorBase._make(np.asarray(input._data.sum(axis=axes, keepdims=keepdim, dtype=dt)))
     x = input if dt is None else input.to(_dtype.from_numpy_dtype(np.dtype(dt)))
     if axes is not None and len(axes) == 0:
         axes = None
@@ -121,8 +127,6 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
-    from .elementwise import where
-    from .comparison import isnan
     return sum(where(isnan(input), 0.0, input), dim, keepdim, dtype=dtype)
 
 
@@ -143,6 +147,8 @@ _SHORT = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "ui
 
 class Prod(Op):
     """y = prod_i x_i; dy/dx_i = prod_{j != i} x_j (computed without dividing by zero)."""
+    _saved_attrs = ("x",)
+    flops = _flops.reduction
 
     def name(self):
         return "ProdBackward1" if self.axis is not None else "ProdBackward0"
@@ -179,7 +185,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(_dtype.to_dtype(dtype))
     if not input.dtype.is_floating_point:
-        return Tensor._make(np.asarray(input._data.prod(
+        return TensorBase._make(np.asarray(input._data.prod(
             axis=None if dim is None else _axis(dim, input.ndim), keepdims=keepdim,
             dtype=np.int64)))
     axis = None if dim is None else _axis(dim, input.ndim)
@@ -188,6 +194,9 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 class Var(Op):
     """y = sum (x - mean)^2 / (n - correction); dy/dx = 2 (x - mean) / (n - correction)."""
+    _saved_attrs = ("x", "centered")
+    # mean, subtract, square, sum
+    flops = _flops.elementwise(4, on="in")
 
     @quiet
     def forward(self, x, axes, correction, keepdim):
@@ -214,6 +223,7 @@ class Var(Op):
 class Std(Var):
     """y = sqrt(var(x)); dy/dx = (x - mean) / ((n - correction) y)."""
     _saves_output = True
+    _saved_attrs = ("x", "centered", "y")
 
     @quiet
     def forward(self, x, axes, correction, keepdim):
@@ -269,6 +279,8 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 class MaxAll(Op):
     """y = max(x) over everything; the gradient is spread evenly over the tied maxima (torch)."""
+    _saved_attrs = ("x",)
+    flops = _flops.reduction
 
     def name(self):
         return "MaxBackward1" if self.is_max else "MinBackward1"
@@ -286,6 +298,8 @@ class MaxAll(Op):
 
 class AmaxAmin(Op):
     """y = amax(x, dims); the gradient is spread evenly over ties, as torch's amax/amin."""
+    _saved_attrs = ("x", "y")
+    flops = _flops.reduction
 
     def name(self):
         return "AmaxBackward0" if self.is_max else "AminBackward0"
@@ -305,6 +319,8 @@ class AmaxAmin(Op):
 
 class MaxDim(Op):
     """values = max(x, dim); the gradient goes only to the returned index."""
+    _saved_attrs = ("idx",)
+    flops = _flops.reduction
 
     def name(self):
         return "MaxBackward0" if self.is_max else "MinBackward0"
@@ -329,8 +345,7 @@ class MaxDim(Op):
 
 
 def _max_min(input, dim, keepdim, other, is_max, name):
-    if isinstance(dim, Tensor) or other is not None:
-        from .elementwise import maximum, minimum
+    if isinstance(dim, TensorBase) or other is not None:
         o = other if other is not None else dim
         return maximum(input, o) if is_max else minimum(input, o)
     if dim is None:
@@ -342,7 +357,7 @@ def _max_min(input, dim, keepdim, other, is_max, name):
     axis = wrap_dim(dim, input.ndim)
     if input.ndim == 0:
         vals = input.clone()
-        return (max_result if is_max else min_result)(vals, Tensor._make(np.asarray(0)))
+        return (max_result if is_max else min_result)(vals, TensorBase._make(np.asarray(0)))
     if input.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     vals = MaxDim.apply(input, axis=axis, keepdim=keepdim, is_max=is_max)
@@ -350,7 +365,7 @@ def _max_min(input, dim, keepdim, other, is_max, name):
     idx = np.argmax(raw, axis=axis) if is_max else np.argmin(raw, axis=axis)
     if keepdim:
         idx = np.expand_dims(idx, axis)
-    return (max_result if is_max else min_result)(vals, Tensor._make(idx.astype(np.int64)))
+    return (max_result if is_max else min_result)(vals, TensorBase._make(idx.astype(np.int64)))
 
 
 def max(input, dim=None, keepdim=False, *, other=None):
@@ -398,6 +413,8 @@ def aminmax(input, *, dim=None, keepdim=False):
 
 class Logsumexp(Op):
     """y = log sum_i e^{x_i} (shifted by the max for stability); dy/dx_i = softmax(x)_i."""
+    _saved_attrs = ("x", "y")
+    flops = _flops.softmax_like
 
     @quiet
     def forward(self, x, axes, keepdim):
@@ -428,6 +445,8 @@ def logsumexp(input, dim, keepdim=False):
 class Norm2(Op):
     """y = sqrt(sum x^2); dy/dx = x / y (0 where y == 0)."""
     _torch_name = "LinalgVectorNormBackward0"
+    _saved_attrs = ("x", "y")
+    flops = _flops.elementwise(2, on="in")
 
     @quiet
     def forward(self, x, axes, keepdim):
@@ -444,7 +463,6 @@ class Norm2(Op):
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
-    from .elementwise import abs as _abs, pow as _pow
     if dtype is not None:
         input = input.to(dtype)
     if not input.dtype.is_floating_point:
@@ -458,7 +476,6 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p in (float("-inf"), "-inf"):
         return amin(_abs(input), axes, keepdim)
     if p == 0:
-        from .elementwise import Sign
         nonzero = Sign.apply(input, npfn=lambda a: (a != 0).astype(a.dtype), kwargs={})
         return sum(nonzero, axes, keepdim)
     if p == 1:
@@ -480,12 +497,12 @@ def _arg_extreme(input, dim, keepdim, npfn, name):
         if input.ndim and x.shape[axis] == 0:
             raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if dim is None:
-        return Tensor._make(np.asarray(npfn(x), dtype=np.int64))
+        return TensorBase._make(np.asarray(npfn(x), dtype=np.int64))
     axis = wrap_dim(dim, input.ndim)
     if input.ndim == 0:
-        return Tensor._make(np.zeros((), dtype=np.int64))
+        return TensorBase._make(np.zeros((), dtype=np.int64))
     r = npfn(x, axis=axis)
-    return Tensor._make(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
+    return TensorBase._make(np.asarray(np.expand_dims(r, axis) if keepdim else r, dtype=np.int64))
 
 
 def argmax(input, dim=None, keepdim=False):
@@ -498,22 +515,23 @@ def argmin(input, dim=None, keepdim=False):
 
 def all(input, dim=None, keepdim=False):
     axes = None if dim is None else normalize_dims(dim, input.ndim)
-    return Tensor._make(np.asarray(np.all(input._data, axis=axes, keepdims=keepdim)))
+    return TensorBase._make(np.asarray(np.all(input._data, axis=axes, keepdims=keepdim)))
 
 
 def any(input, dim=None, keepdim=False):
     axes = None if dim is None else normalize_dims(dim, input.ndim)
-    return Tensor._make(np.asarray(np.any(input._data, axis=axes, keepdims=keepdim)))
+    return TensorBase._make(np.asarray(np.any(input._data, axis=axes, keepdims=keepdim)))
 
 
 def count_nonzero(input, dim=None):
     axes = None if dim is None else normalize_dims(dim, input.ndim)
-    return Tensor._make(np.asarray(np.count_nonzero(input._data, axis=axes), dtype=np.int64))
+    return TensorBase._make(np.asarray(np.count_nonzero(input._data, axis=axes), dtype=np.int64))
 
 
 class Cumsum(Op):
     """y_i = sum_{j<=i} x_j; dx_j = sum_{i>=j} g_i (a reversed cumsum)."""
     _saves = ()
+    flops = _flops.reduction
 
     @quiet
     def forward(self, x, axis):
@@ -531,7 +549,7 @@ def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(_dtype.to_dtype(dtype))
     if not input.dtype.is_floating_point:
-        return Tensor._make(np.cumsum(input._data, axis=_axis(dim, input.ndim),
+        return TensorBase._make(np.cumsum(input._data, axis=_axis(dim, input.ndim),
                                       dtype=np.int64).reshape(input.shape))
     return Cumsum.apply(input, axis=_axis(dim, input.ndim))
 
@@ -539,8 +557,7 @@ def cumsum(input, dim, *, dtype=None):
 def median(input, dim=None, keepdim=False):
     if dim is None:
         if input._data.size == 0:          # torch: nan
-            return Tensor._make(np.full((), np.nan, dtype=input._data.dtype))
-        from .movement import reshape
+            return TensorBase._make(np.full((), np.nan, dtype=input._data.dtype))
         order = np.argsort(input._data.reshape(-1), kind="stable")
         return reshape(input, -1)[int(order[(order.size - 1) // 2])]
     axis = wrap_dim(dim, input.ndim)
@@ -549,12 +566,11 @@ def median(input, dim=None, keepdim=False):
     order = np.argsort(input._data, axis=axis, kind="stable")
     k = (input.shape[axis] - 1) // 2
     idx = np.take(order, [k], axis=axis)
-    from .movement import gather
-    vals = gather(input, axis, Tensor._make(idx.astype(np.int64)))
+    vals = gather(input, axis, TensorBase._make(idx.astype(np.int64)))
     if not keepdim:
         vals = vals.squeeze(axis)
         idx = idx.squeeze(axis)
-    return median_result(vals, Tensor._make(idx.astype(np.int64)))
+    return median_result(vals, TensorBase._make(idx.astype(np.int64)))
 
 
 def mode(input, dim=-1, keepdim=False):
@@ -574,4 +590,4 @@ def mode(input, dim=-1, keepdim=False):
     idxs = idxs.reshape(moved.shape[:-1])
     if keepdim:
         vals, idxs = np.expand_dims(vals, axis), np.expand_dims(idxs, axis)
-    return mode_result(Tensor._make(vals), Tensor._make(idxs))
+    return mode_result(TensorBase._make(vals), TensorBase._make(idxs))

@@ -15,7 +15,9 @@ import time
 
 import numpy as np
 
+from ..autograd.grad_mode import no_grad
 from .flops import _check_count, _make_inputs, _PreserveState, run_counted
+from .report import Report
 
 __all__ = ["machine_peak", "profile"]
 
@@ -71,8 +73,6 @@ def profile(model, inputs, count="matmul", exact=False, backward=True, loss_fn=N
     ``gflops_per_s``, ``peak_fraction``, ``intensity`` (FLOP/byte) and ``bound``
     (``"compute"`` or ``"memory"``).  To keep it cheap on big models, profile at batch 1.
     """
-    import dlbasic
-    from .report import Report
     _check_count(count)
     peak = machine_peak()
     tensors = _make_inputs(inputs)
@@ -81,7 +81,7 @@ def profile(model, inputs, count="matmul", exact=False, backward=True, loss_fn=N
     try:
         with _PreserveState(model):
             for _ in range(warmup):
-                with dlbasic.no_grad():
+                with no_grad():
                     model(*tensors, **(kwargs or {}))
             t0 = time.perf_counter()
             counter, out = run_counted(model, tensors, exact=exact, grad=backward,

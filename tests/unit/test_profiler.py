@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import threading
 import time
 
 import numpy as np
@@ -76,6 +77,48 @@ def test_shape_only_tracing_gives_the_same_report_as_computing():
     assert float(nn.functional.conv2d(x, dlbasic.ones(1, 3, 1, 1)).sum()) == 48.0
     assert float((dlbasic.ones(2, 3) @ dlbasic.ones(3, 2)).sum()) == 12.0
 
+
+
+def test_shape_only_count_leaves_other_threads_computing():
+    # while one thread counts a model shape-only, a second thread's convolution (and linear
+    # and matmul) computes for real
+    x, w = dlbasic.ones(1, 3, 5, 5), dlbasic.arange(54.0).reshape(2, 3, 3, 3)
+    expected = nn.functional.conv2d(x, w, padding=1).numpy().copy()
+    assert expected.any()
+    counting, other_done = threading.Event(), threading.Event()
+    seen = {}
+
+    class Waits(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3, padding=1)
+
+        def forward(self, inp):
+            y = self.conv(inp)
+            seen["counted"] = y.detach().numpy().copy()
+            counting.set()
+            assert other_done.wait(60)
+            return y
+
+    def other_thread():
+        assert counting.wait(60)
+        try:
+            seen["conv"] = nn.functional.conv2d(x, w, padding=1).numpy()
+            seen["linear"] = nn.functional.linear(dlbasic.ones(2, 4), dlbasic.ones(3, 4)).numpy()
+            seen["matmul"] = (dlbasic.ones(2, 3) @ dlbasic.ones(3, 2)).numpy()
+        finally:
+            other_done.set()
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    rep = count_flops(Waits(), (1, 3, 5, 5), shape_only=True)
+    t.join(60)
+    assert rep.macs == 2 * 5 * 5 * 3 * 9
+    assert seen["counted"].shape == (1, 2, 5, 5) and not seen["counted"].any()
+    np.testing.assert_array_equal(seen["conv"], expected)
+    assert (seen["linear"] == 4).all() and (seen["matmul"] == 3).all()
+    # and after the count, this thread computes again
+    np.testing.assert_array_equal(nn.functional.conv2d(x, w, padding=1).numpy(), expected)
 
 def test_mlp_784_256_128_10_macs_and_batch_scaling():
     m = models.MLP([784, 256, 128, 10])

@@ -1,34 +1,18 @@
 """Activation functions (torch.nn.functional): the notes' sigmoid, ReLU, Leaky ReLU, tanh, ELU
 and their relatives.  Kernels (forward + local gradient) are in ``dlbasic/ops/activation.py``.
 """
-import warnings
-
 from ... import _dtype
-from ..._tensor import Tensor, _TYPE_SHORT, _wrap_dim
+from ..._tensor import Tensor
 from ..._random import _rng
 from ...ops import elementwise as E
 from ...ops import activation as A
+# softmax and log_softmax are Tensor methods too, so they (and softmin) live with their ops
+from ...ops.activation import softmax, log_softmax, softmin, _check_tensor, _float
 
 __all__ = ["sigmoid", "tanh", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu",
            "rrelu", "rrelu_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "logsigmoid",
            "softmax", "log_softmax", "softmin", "softplus", "gelu", "silu", "mish", "hardtanh",
            "hardtanh_", "hardsigmoid", "hardswish", "threshold", "threshold_"]
-
-
-def _check_tensor(input, name):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
-
-
-def _float(input, kernel):
-    """The fused kernels are defined for floating point only, as torch's CPU kernels."""
-    _check_tensor(input, kernel)
-    if input._data.dtype.kind != "f":
-        tname = _TYPE_SHORT.get(input._data.dtype.name, input._data.dtype.name)
-        suffix = "" if kernel.endswith(("Impl", "impl")) else "_cpu"
-        raise NotImplementedError(f'"{kernel}{suffix}" not implemented for \'{tname}\'')
-    return input
 
 
 def _maybe_inplace(input, inplace, fn, *args, **kwargs):
@@ -247,41 +231,3 @@ def threshold(input, threshold, value, inplace=False):
 def threshold_(input, threshold, value):
     return _maybe_inplace(input, True, _threshold, threshold, value)
 
-
-# -- softmax family ------------------------------------------------------------------------
-
-def _softmax_dim(name, ndim, stacklevel):
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  "to include dim=X as an argument.", stacklevel=stacklevel + 1)
-    return 0 if ndim in (0, 1, 3) else 1
-
-
-def _softmax_like(op, name, input, dim, stacklevel, dtype, negate=False):
-    _check_tensor(input, name)
-    if dim is None:
-        dim = _softmax_dim(name, input.ndim, stacklevel)
-    if dtype is not None:
-        input = input.to(dtype)
-    kernel = "softmax" if op is A.Softmax else "log_softmax"
-    _float(input, f"{kernel}_lastdim_kernel_impl")
-    axis = _wrap_dim(dim, input.ndim)
-    if negate:
-        input = -input
-    if input.ndim == 0:
-        return op.apply(input.reshape(1), dim=0).reshape(())
-    return op.apply(input, dim=axis)
-
-
-def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """softmax(x)_i = e^(x_i) / sum_j e^(x_j) along ``dim`` (computed as e^(x_i - max))."""
-    return _softmax_like(A.Softmax, "softmax", input, dim, _stacklevel, dtype)
-
-
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """log(softmax(x)) = x - max - log(sum e^(x - max)), stable for any x."""
-    return _softmax_like(A.LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype)
-
-
-def softmin(input, dim=None, _stacklevel=3, dtype=None):
-    """softmax(-x)."""
-    return _softmax_like(A.Softmax, "softmin", input, dim, _stacklevel, dtype, negate=True)

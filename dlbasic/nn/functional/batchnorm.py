@@ -6,13 +6,10 @@ The fused kernel (statistics, normalisation, running-stat update, closed-form ba
 import numpy as np
 
 from ..._tensor import Tensor
+from ..._tensor_base import size_str as _size_str
 from ...ops.batchnorm import BatchNorm
 
 __all__ = ["batch_norm", "instance_norm"]
-
-
-def _size_str(shape):
-    return "torch.Size([" + ", ".join(str(int(s)) for s in shape) + "])"
 
 
 def _constant(value, n, like):

@@ -6,8 +6,10 @@ to tuples.
 """
 import numpy as np
 
+from ..._dtype import TYPE_NAMES
 from ..._tensor import Tensor
 from ...autograd.function import Op
+from ...ops import _flops
 from ...ops.conv import Convolution
 
 __all__ = ["conv1d", "conv2d", "pad"]
@@ -109,9 +111,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fname):
 
 
 def _type_name(t):
-    names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-    return f"torch.{names.get(t.dtype.name, t.dtype.name)}Tensor"
+    return TYPE_NAMES.get(t.dtype.name, f"torch.{t.dtype.name}Tensor")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -133,6 +133,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 class ConstantPadNd(Op):
     """y = x surrounded by ``value`` (negative widths crop); dy/dx = 1 on the copied region."""
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, x, pad, value):
         # pad = ((before, after), ...) for every axis of x
@@ -161,6 +162,7 @@ class IndexPad(Op):
     copied it (a scatter-add along each padded axis).
     """
     _saves = ()
+    flops = _flops.no_cost
 
     def forward(self, x, index, mode, dims):
         # index: {axis: int array of source positions}

@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 
 from ..._random import _rng
+from ..._dtype import TYPE_SHORT as _SHORT
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...ops.linear import LinearBias, LinearNoBias
@@ -12,9 +13,6 @@ from ...ops.embedding import Embedding as _EmbeddingOp
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "feature_alpha_dropout", "alpha_dropout", "embedding", "one_hot"]
-
-_SHORT = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-          "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 def _check_tensor(x, name, fn):

@@ -9,7 +9,9 @@ import warnings
 
 import numpy as np
 
-from ..._tensor import Tensor, _TYPE_SHORT
+from ..._dtype import TYPE_SHORT as _TYPE_SHORT
+from ..._tensor import Tensor
+from ..._tensor_base import size_str as _size
 from ...ops import elementwise as E
 from ...ops import loss as L
 from ...ops._util import promote, broadcast_error, shape_str
@@ -52,10 +54,6 @@ def _reduce(loss, reduction):
     if reduction == "sum":
         return loss.sum()
     return loss.mean()
-
-
-def _size(shape):
-    return f"torch.Size([{', '.join(str(s) for s in shape)}])"
 
 
 def _check_tensors(name, **tensors):

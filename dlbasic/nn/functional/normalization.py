@@ -2,13 +2,11 @@
 import numbers
 
 from ..._tensor import Tensor
+from ..._tensor_base import shape_str as _shape_list
+from ...ops.movement import broadcast_tensors
 from ...ops.normalization import NativeLayerNorm
 
 __all__ = ["layer_norm", "group_norm", "normalize", "cosine_similarity"]
-
-
-def _shape_list(shape):
-    return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -77,7 +75,6 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
             raise TypeError(f"cosine_similarity(): argument '{name}' (position "
                             f"{1 if name == 'x1' else 2}) must be Tensor, not "
                             f"{type(t).__name__}")
-    from ...ops.movement import broadcast_tensors
     x1, x2 = broadcast_tensors(x1, x2)
     n1 = x1.norm(dim=dim, keepdim=True).clamp(min=eps)
     n2 = x2.norm(dim=dim, keepdim=True).clamp(min=eps)

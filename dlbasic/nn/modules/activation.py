@@ -3,6 +3,7 @@
 import warnings
 
 from ... import _creation
+from ...autograd.grad_mode import no_grad
 from .. import functional as F
 from ..parameter import Parameter
 from .module import Module
@@ -115,7 +116,6 @@ class PReLU(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        from ...autograd.grad_mode import no_grad
         with no_grad():
             self.weight.fill_(self.init)
 

@@ -7,7 +7,7 @@ Eval: normalise with the running statistics -- unless ``track_running_stats=Fals
 case batch statistics are used in both modes.
 """
 from ... import _creation
-from ... import int64 as _int64
+from ..._dtype import int64 as _int64
 from ...autograd.grad_mode import no_grad
 from .. import init
 from .. import functional as F

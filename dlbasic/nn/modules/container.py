@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 from ..._tensor import Tensor
 from ..parameter import Parameter
-from .module import Module, _addindent
+from .module import Module, _addindent, _typename
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
@@ -387,7 +387,6 @@ class ParameterDict(Module):
             self[pair[0]] = pair[1]
 
     def extra_repr(self):
-        from .module import _typename
         lines = []
         for k, p in self.items():
             if isinstance(p, Tensor):

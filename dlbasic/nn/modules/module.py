@@ -10,7 +10,9 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import _dtype
+from ..._dtype import TYPE_NAMES as _TYPE_NAMES
 from ..._tensor import Tensor, device as _device
+from ..._tensor_base import size_str as _size_text
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter, Buffer
 
@@ -64,17 +66,6 @@ def _typename(value):
     if cls.__module__ in ("builtins", None):
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-_TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
-               "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
-               "int32": "torch.IntTensor", "int16": "torch.ShortTensor",
-               "int8": "torch.CharTensor", "uint8": "torch.ByteTensor",
-               "bool": "torch.BoolTensor"}
-
-
-def _size_text(shape):
-    return "torch.Size([" + ", ".join(str(int(s)) for s in shape) + "])"
 
 
 class Module:

@@ -2,13 +2,13 @@
 import numpy as np
 
 from ..._tensor import Tensor
+from ...ops.movement import cat
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
 
 
 def parameters_to_vector(parameters):
     """Concatenate the flattened ``parameters`` into one 1-D tensor (differentiable)."""
-    from ... import cat
     if isinstance(parameters, Tensor):
         raise TypeError(f"expected an iterable of Tensors, but got {type(parameters).__name__}")
     return cat([p.reshape(-1) for p in parameters])

@@ -17,6 +17,11 @@ import traceback
 
 import numpy as np
 
+from ... import _random
+from ..._tensor import Tensor
+from .collate import default_collate
+from .dataset import Subset, TensorDataset
+
 __all__ = ["get_worker_info", "WorkerInfo"]
 
 # how often a blocked worker checks that its parent is still alive (seconds)
@@ -102,7 +107,6 @@ def _rebuild_wrapper(exc_type, exc_msg, where):
 def _tensor_source(dataset):
     """(tensors, index map) when ``dataset`` is a TensorDataset, possibly under Subsets, whose
     samples can be gathered for a whole batch with one fancy index per tensor."""
-    from .dataset import Subset, TensorDataset
     maps = []
     while isinstance(dataset, Subset) and type(dataset).__getitem__ is Subset.__getitem__:
         maps.append(dataset.indices)
@@ -116,7 +120,6 @@ def _tensor_source(dataset):
 
 class _MapFetcher:
     def __init__(self, dataset, auto_collation, collate_fn, drop_last):
-        from .collate import default_collate
         self.dataset = dataset
         self.auto_collation = auto_collation
         self.collate_fn = collate_fn
@@ -126,7 +129,6 @@ class _MapFetcher:
                               if auto_collation and collate_fn is default_collate else None)
 
     def _gather(self, index):
-        from ..._tensor import Tensor
         tensors, maps = self.tensor_source
         idx = np.asarray(index, dtype=np.int64)
         for m in maps:
@@ -178,7 +180,6 @@ def _make_fetcher(is_iterable, dataset, auto_collation, collate_fn, drop_last):
 def _seed_worker(seed, base_seed, worker_id):
     """Each worker gets its own deterministic streams: dlbasic's default generator, Python's
     ``random`` and NumPy's legacy global state."""
-    from ... import _random
     random.seed(seed)
     _random.manual_seed(seed)
     np.random.seed(np.random.SeedSequence([base_seed & (2 ** 64 - 1), worker_id])

@@ -9,7 +9,10 @@ import numbers
 
 import numpy as np
 
+from ... import _dtype
+from ..._creation import as_tensor, tensor
 from ..._tensor import Tensor
+from ...ops.movement import stack
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -34,7 +37,6 @@ def _stack_tensors(batch):
     shape = batch[0].shape
     if any(t.requires_grad or t.shape != shape for t in batch):
         # the op gives gradients and torch's "stack expects each tensor to be equal size"
-        from ...ops import stack
         return stack(batch, 0)
     return Tensor._make(np.stack([t._data for t in batch]))
 
@@ -47,21 +49,16 @@ def default_collate(batch):
     if isinstance(elem, np.ndarray) and not isinstance(elem, np.generic):
         if _bad_numpy(elem):
             raise TypeError(_ERR.format(elem.dtype))
-        from ..._creation import as_tensor
         return default_collate([as_tensor(np.asarray(b)) for b in batch])
     if isinstance(elem, np.generic) and not isinstance(elem, (np.str_, np.bytes_)):
         if _bad_numpy(np.asarray(elem)):
             raise TypeError(_ERR.format(elem.dtype))
-        from ..._creation import as_tensor
         return as_tensor(batch)          # torch's rules for the list (a stray Tensor...)
     if isinstance(elem, numbers.Integral):
         # torch.tensor(batch): the dtype follows every sample ([1, 2.5] is float), and a
         # sample that is not a number is refused in torch's words
-        from ..._creation import tensor
         return tensor(batch)
     if isinstance(elem, float):
-        from ..._creation import tensor
-        from ... import _dtype
         return tensor(batch, dtype=_dtype.float64)
     if isinstance(elem, (str, bytes)):
         return batch
@@ -90,7 +87,6 @@ def default_collate(batch):
 def default_convert(data):
     """Without auto-batching: NumPy arrays and scalars become tensors, containers are walked,
     everything else is returned unchanged."""
-    from ..._creation import as_tensor
     if isinstance(data, Tensor):
         return data
     if isinstance(data, np.ndarray):

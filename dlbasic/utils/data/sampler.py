@@ -6,6 +6,8 @@ fixes the whole sequence of epochs while consecutive epochs still differ.
 """
 import numpy as np
 
+from ..._creation import as_tensor
+from ..._dtype import float64
 from ..._random import Generator, _rng
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
@@ -111,8 +113,6 @@ class WeightedRandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got "
                              f"replacement={replacement}")
-        from ..._creation import as_tensor
-        from ..._dtype import float64
         w = as_tensor(weights, dtype=float64)
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape "
