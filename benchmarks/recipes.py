@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from benchmarks.networks import basic_block
+
 
 def load(root=None):
     from dlbasic.vision.datasets import FashionMNIST, find_fashion_mnist
@@ -49,7 +51,6 @@ def _cnn(lib):
 def _resnet20(lib):
     """CIFAR ResNet-20 (He et al. 2016, 3 stages of 3 BasicBlocks, 16/32/64 channels) for 1x28x28,
     with 1x1 conv + BN shortcuts where the shape changes (dlbasic.models.resnet20(shortcut="B"))."""
-    from benchmarks.run import basic_block
     nn = lib.nn
     layers = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
     cin = 16
