@@ -47,9 +47,9 @@ import numpy as np
 
 from . import _dtype
 from ._tensor import Tensor, Size, device as _device
-from .serialization import (CheckpointError, TruncatedCheckpointError, _fail, _truncated,
-                            _read_member_into, _is_int, _c_strides, _extent, _address,
-                            _MAX_DEPTH, _MAX_NDIM)
+from ._checkpoint_base import (CheckpointError, TruncatedCheckpointError, _fail, _truncated,
+                               _read_member_into, _is_int, _c_strides, _extent, _address,
+                               _MAX_DEPTH, _MAX_NDIM)
 
 # PyTorch's storage classes and the dtypes they hold (torch/storage.py)
 _STORAGE_DTYPES = {

@@ -67,7 +67,11 @@ except ImportError:                      # not on Windows: the process check alo
 
 import numpy as np
 
+from ._checkpoint_base import (CheckpointError, TruncatedCheckpointError, _fail, _truncated,
+                               _read_member_into, _is_int, _c_strides, _extent, _address,
+                               _MAX_DEPTH, _MAX_NDIM, _CHUNK)
 from ._tensor import Tensor, Size, device as _device
+from . import _torch_format
 from . import _dtype
 
 __all__ = ["save", "load", "CheckpointError", "TruncatedCheckpointError",
@@ -78,9 +82,6 @@ _HEADER = _PREFIX + "header.json"
 _FORMAT = "dlbasic.checkpoint"
 _VERSION = 2              # 1: one compact member per tensor, no trailer; 2: storages + trailer
 _MAX_HEADER_BYTES = 1 << 28
-_CHUNK = 1 << 24
-_MAX_DEPTH = 200           # container nesting; far beyond any state dict, far below recursion
-_MAX_NDIM = 64             # NumPy's limit
 
 _TRAILER_MAGIC = b"dlbasic-crc32-len:"
 _TRAILER_DIGITS = 24       # 8 hex digits of CRC-32, 16 of archive length
@@ -93,12 +94,6 @@ _ALLOWED_DTYPES = {np.dtype(t).newbyteorder("<").str: np.dtype(t) for t in
                     np.uint8, np.bool_)}
 
 
-class CheckpointError(RuntimeError, pickle.UnpicklingError):
-    """A file that is not a valid dlbasic checkpoint (corrupt, truncated, foreign or crafted)."""
-
-
-class TruncatedCheckpointError(CheckpointError, EOFError, OSError):
-    """A checkpoint that ends early: empty or cut off (torch.load raises EOFError or OSError)."""
 
 
 class CheckpointWriteError(OSError, RuntimeError):
@@ -122,34 +117,6 @@ def _umask():
 _UMASK = _umask()
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _c_strides(shape, itemsize):
-    """Byte strides of a C-ordered array of ``shape`` with elements of ``itemsize`` bytes."""
-    strides, step = [], itemsize
-    for n in reversed(shape):
-        strides.append(step)
-        step *= n
-    return strides[::-1]
-
-
-def _extent(shape, strides, offset, itemsize):
-    """(lowest, one past the highest) byte an array's elements occupy; None when it is empty."""
-    lo = hi = offset
-    for n, s in zip(shape, strides):
-        if n == 0:
-            return None
-        if s < 0:
-            lo += (n - 1) * s
-        else:
-            hi += (n - 1) * s
-    return lo, hi + itemsize
-
-
-def _address(arr):
-    return arr.__array_interface__["data"][0]
 
 
 class _TrailerWriter:
@@ -417,7 +384,6 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     directly at its current position). The pickle arguments are accepted for compatibility
     with ``torch.save``: the pickle is always protocol 2 and the archive always the zip format.
     """
-    from . import _torch_format
     payload = _torch_format.encode(obj)          # before any file exists: nothing left on error
     if isinstance(f, (str, bytes, os.PathLike)):
         _save_to_path(f, payload, None)
@@ -431,12 +397,6 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
 
 
 # -- decoding ------------------------------------------------------------------------------
-def _fail(name, problem):
-    return CheckpointError(f"{name}: {problem}")
-
-
-def _truncated(name, problem):
-    return TruncatedCheckpointError(f"{name}: {problem}")
 
 
 def _sniff(head, name):
@@ -544,19 +504,6 @@ class _Decoder:
 
 
 
-def _read_member_into(zf, info, arr, name):
-    raw = arr.reshape(-1).view(np.uint8)
-    mv = memoryview(raw)
-    with zf.open(info) as src:
-        pos = 0
-        while pos < raw.size:
-            chunk = src.read(min(_CHUNK, raw.size - pos))
-            if not chunk:
-                raise _truncated(name, f"member {info.filename} is truncated")
-            mv[pos:pos + len(chunk)] = chunk
-            pos += len(chunk)
-        if src.read(1):
-            raise _fail(name, f"member {info.filename} is longer than declared")
 
 
 def _data_member(zf, member, nbytes, what, name, file_size):
@@ -734,7 +681,6 @@ def _load_file(fh, name, location, weights_only):
     if head[:2] == b"PK" and len(head) == 4:
         return _load_archive(fh, name, location, weights_only, start, file_size)
     if head[:1] == b"\x80":                  # a binary pickle: torch's legacy format
-        from . import _torch_format
         try:
             return _torch_format.load_legacy(fh, name, file_size, location, weights_only)
         except (CheckpointError, _torch_format._UserCallbackError):
@@ -748,7 +694,6 @@ def _load_file(fh, name, location, weights_only):
 
 
 def _load_archive(fh, name, location, weights_only, start, file_size):
-    from . import _torch_format
     try:
         zf = zipfile.ZipFile(fh, "r")
     except Exception as exc:                 # BadZipFile, EOFError, ValueError, ...
