@@ -1,6 +1,6 @@
-"""``python -m dlbasic ...`` is the ``dlbasic`` command line (see ``dlbasic.cli``)."""
+"""``python -m dlbasic ...`` is the ``dlbasic`` command line (the code is dlbasic/app/cli.py)."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ ROOT = os.path.dirname(HERE)
 if ROOT not in sys.path:             # run from a checkout without installing
     sys.path.insert(0, ROOT)
 
-from dlbasic._plotting import pyplot, missing_note        # noqa: E402
+from dlbasic.app.plotting import pyplot, missing_note     # noqa: E402
 
 
 def parse_args(description, extra=None, argv=None):

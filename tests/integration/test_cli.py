@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import dlbasic
-from dlbasic.cli import main
-from dlbasic import train as train_mod
+from dlbasic.app.cli import main
+from dlbasic.app import train as train_mod
 from tests.conftest import fashion_mnist_dir
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -203,7 +203,7 @@ def test_progress_falls_back_to_lines_without_tqdm(monkeypatch):
 
 
 def test_curves_are_skipped_with_a_note_without_matplotlib(monkeypatch, tmp_path):
-    from dlbasic import _plotting
+    from dlbasic.app import plotting as _plotting
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     history = [dict(epoch=1, train_loss=1.0, train_acc=0.5, test_loss=1.0, test_acc=0.5)]
@@ -302,7 +302,7 @@ def test_python_dash_m_entry_point():
 # ---- python -m dlbasic.demo ------------------------------------------------------------------
 
 def test_demo_quick_run_writes_curves_and_checkpoint(tmp_path, capsys):
-    from dlbasic import demo
+    from dlbasic.app import demo
     data = fashion_mnist_dir()
     out = tmp_path / "demo"
     assert demo.main(["--quick", "--out", str(out), "--data-dir", data,
@@ -320,7 +320,7 @@ def test_demo_quick_run_writes_curves_and_checkpoint(tmp_path, capsys):
 
 
 def test_demo_without_data_explains_how_to_get_it(tmp_path, capsys):
-    from dlbasic import demo
+    from dlbasic.app import demo
     empty = tmp_path / "empty"
     empty.mkdir()
     assert demo.main(["--data-dir", str(empty), "--out", str(tmp_path / "d")]) == 2

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import dlbasic
-from dlbasic.cli import main
-from dlbasic import train as train_mod
+from dlbasic.app.cli import main
+from dlbasic.app import train as train_mod
 from tests.conftest import fashion_mnist_dir
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")

@@ -11,8 +11,9 @@ The layers, bottom to top (docs/architecture.md draws the same diagram):
     tensor API           _random, _creation, _tensor (dlbasic.Tensor and its methods)
     library              nn/, optim/, utils/, serialization, _torch_format, _checkpoint_base
     namespace            dlbasic/__init__.py (torch's top-level names), cuda, backends/
-    applications         models/, profiler/, vision/, onnx/, _plotting
-    programs             train, cli, demo, __main__
+    applications         models/, profiler/, vision/, onnx/
+    programs             app/ (training loop, recipes, CLI, demo, plots), and the entry points
+                         cli, demo, __main__ that forward to it
 
 The graph is read from the source with ``ast``: ``import a.b`` and ``from a import b`` at any
 depth of a module (inside functions too).  Importing ``a.b.c`` also runs the packages
@@ -42,10 +43,14 @@ LAYERS = [
     ("library", ["dlbasic.nn", "dlbasic.optim", "dlbasic.utils", "dlbasic.serialization",
                  "dlbasic._torch_format", "dlbasic._checkpoint_base"]),
     ("namespace", ["dlbasic", "dlbasic.cuda", "dlbasic.backends"]),
-    ("applications", ["dlbasic.models", "dlbasic.profiler", "dlbasic.vision", "dlbasic.onnx",
-                      "dlbasic._plotting"]),
-    ("programs", ["dlbasic.train", "dlbasic.cli", "dlbasic.demo", "dlbasic.__main__"]),
+    ("applications", ["dlbasic.models", "dlbasic.profiler", "dlbasic.vision", "dlbasic.onnx"]),
+    ("programs", ["dlbasic.app", "dlbasic.cli", "dlbasic.demo", "dlbasic.__main__"]),
 ]
+
+# The entry points keep their names (the console script `dlbasic.cli:main`, `python -m dlbasic`,
+# `python -m dlbasic.demo`) and forward to dlbasic/app/, where the code is
+ENTRY_POINTS = {"dlbasic.cli": "dlbasic.app.cli", "dlbasic.demo": "dlbasic.app.demo",
+                "dlbasic.__main__": "dlbasic.app.cli"}
 
 # Below the library layer every import of a dlbasic module is at module level, except these
 # deliberate lazy loads: (importer, imported, why)
@@ -236,6 +241,19 @@ def test_no_import_runs_up_the_layers(graph):
     _, _, deps = graph
     bad = [_describe(imp, target) for imp, target in upward_imports(deps)]
     assert not bad, "imports against the layer order:\n  " + "\n  ".join(bad)
+
+
+def test_entry_points_only_forward_to_the_app(graph):
+    # the code of the programs is in dlbasic/app/; the old names only keep the console script,
+    # `python -m dlbasic` and `python -m dlbasic.demo` working, and nothing imports them
+    modules, imports, _ = graph
+    for entry, target in ENTRY_POINTS.items():
+        assert {i.target for i in imports if i.importer == entry} == {target}, entry
+        with open(modules[entry], encoding="utf-8") as f:
+            assert len(f.read().splitlines()) <= 8, f"{entry} should only forward to {target}"
+    users = [f"{i.importer} line {i.line}: {i.target}" for i in imports
+             if i.target in ENTRY_POINTS]
+    assert not users, f"import dlbasic.app.* instead of the entry points: {users}"
 
 
 def test_the_import_graph_has_no_circles(graph):

@@ -78,7 +78,7 @@ def _numpy(x):
 
 def locate_fashion_mnist(data_dir=None):
     """The directory holding Fashion-MNIST, or ``TrainError`` explaining how to get it."""
-    from .vision.datasets import find_fashion_mnist
+    from dlbasic.vision.datasets import find_fashion_mnist
     root = find_fashion_mnist(data_dir)
     if data_dir is not None and root is not None:
         # find_fashion_mnist falls back to the system copy; an explicit --data-dir must hold
@@ -100,7 +100,7 @@ def load_fashion_mnist(data_dir=None, limit_train=None, limit_test=None, train=T
 
     Reads the IDX files once through ``dlbasic.vision.datasets.FashionMNIST``.
     """
-    from .vision.datasets import FashionMNIST
+    from dlbasic.vision.datasets import FashionMNIST
     root = locate_fashion_mnist(data_dir)
     arrays = []
     splits = ((True, limit_train), (False, limit_test)) if train else ((False, limit_test),)
@@ -156,7 +156,7 @@ def build_model(name, num_classes=10, in_channels=1, image_size=28, **kwargs):
     with ``num_classes`` and ``in_channels``.  Unknown names
     and bad options raise ``TrainError`` (one line).
     """
-    from . import models
+    from dlbasic import models
     key = str(name).lower().replace("-", "_")
     try:
         if key == "mlp":
@@ -176,7 +176,7 @@ def build_model(name, num_classes=10, in_channels=1, image_size=28, **kwargs):
 
 
 def available_models():
-    from . import models
+    from dlbasic import models
     for attr in ("list_models", "available_models"):
         fn = getattr(models, attr, None)
         if callable(fn):
@@ -194,7 +194,7 @@ def count_parameters(model):
 def model_flops(model, input_shape):
     """Forward FLOPs for one input of ``input_shape`` from ``dlbasic.profiler``, or None."""
     try:
-        from .profiler import count_flops
+        from dlbasic.profiler import count_flops
     except ImportError:
         return None
     was_training = model.training
@@ -413,7 +413,7 @@ class Trainer:
     # ---- setup -------------------------------------------------------------------------
     def _setup(self):
         cfg = self.cfg
-        from . import nn, optim
+        from dlbasic import nn, optim
         # the model first: a bad name fails at once, before the data is decoded
         dlbasic.manual_seed(cfg["seed"])
         self.model = build_model(cfg["model"], **cfg["model_kwargs"])
@@ -508,7 +508,7 @@ class Trainer:
         os.replace(tmp, os.path.join(self.out, "metrics.json"))
         if not self.plots:
             return
-        from ._plotting import save_curves, missing_note
+        from .plotting import save_curves, missing_note
         title = f"{self.cfg['model']} on Fashion-MNIST"
         if save_curves(self.history, os.path.join(self.out, "curves.png"), title) is None \
                 and not getattr(self, "_noted_plot", False):
@@ -521,7 +521,7 @@ class Trainer:
         cfg = self.cfg
         batches = _epoch_batches(cfg["seed"], epoch, len(self.y_train), cfg["batch_size"])
         if cfg["workers"] > 0:
-            from .utils.data import DataLoader, TensorDataset
+            from dlbasic.utils.data import DataLoader, TensorDataset
             ds = TensorDataset(dlbasic.from_numpy(self.x_train),
                                dlbasic.from_numpy(self.y_train))
             loader = DataLoader(ds, batch_sampler=[b.tolist() for b in batches[start:]],
