@@ -6,18 +6,40 @@ For each parameter, at step t (torch's order of operations):
     clr = lr / (1 + (t - 1) * lr_decay)
     s = s + g^2
     p = p - clr * g / (sqrt(s) + eps)
+
+``_adagrad`` is the update over lists of arrays (torch's ``_single_tensor_adagrad``), in NumPy.
 """
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd import no_grad
-from .optimizer import Optimizer, _scalar, _bump, _effective_grad, _step_tensor
+from .optimizer import Optimizer, _scalar, _effective_grad, _step_tensor
 
 __all__ = ["Adagrad"]
 
 
+def _adagrad(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_decay, eps,
+             maximize):
+    """Adagrad on the arrays ``params`` and ``state_sums`` in place; steps are 0-d arrays."""
+    for i, d in enumerate(params):
+        step_t = state_steps[i]
+        step_t += 1
+        step = float(step_t)
+        g = _effective_grad(d, grads[i], maximize, weight_decay)
+        clr = lr / (1 + (step - 1) * lr_decay)
+        s = state_sums[i]
+        s += g * g
+        std = np.sqrt(s)
+        std += eps
+        upd = g * (-clr)
+        upd /= std
+        d += upd
+
+
 class Adagrad(Optimizer):
     """Adagrad; its state (``sum``, ``step``) is created for every parameter at construction."""
+
+    _functional = staticmethod(_adagrad)
+    _option_names = ("lr", "weight_decay", "lr_decay", "eps", "maximize")
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0,
                  initial_accumulator_value=0, eps=1e-10, foreach=None, *, maximize=False,
@@ -48,37 +70,13 @@ class Adagrad(Optimizer):
     def share_memory(self):
         """Accepted for compatibility: state already lives in ordinary process memory."""
 
-    def step(self, closure=None):
-        """Perform a single optimization step; returns the closure's loss if one is given."""
-        loss = self._run_closure(closure)
-        self._pre_step()
-        with no_grad():
-            for group in self.param_groups:
-                lr = float(_scalar(group["lr"]))
-                lr_decay = float(group["lr_decay"])
-                eps = float(group["eps"])
-                weight_decay = float(group["weight_decay"])
-                maximize = group["maximize"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    d = p._data
-                    state = self.state[p]
-                    if "sum" not in state:
-                        state["sum"] = Tensor._make(
-                            np.full_like(d, group["initial_accumulator_value"]))
-                    step_t = _step_tensor(state)
-                    step_t._data += 1
-                    step = float(step_t._data)
-                    g = _effective_grad(p, maximize, weight_decay)
-                    clr = lr / (1 + (step - 1) * lr_decay)
-                    s = state["sum"]._data
-                    s += g * g
-                    std = np.sqrt(s)
-                    std += eps
-                    upd = g * (-clr)
-                    upd /= std
-                    d += upd
-                    _bump(p)
-        self._post_step()
-        return loss
+    def _init_group(self, group, params):
+        state_sums, state_steps = [], []
+        for p in params:
+            state = self.state[p]
+            if "sum" not in state:
+                state["sum"] = Tensor._make(
+                    np.full_like(p._data, group["initial_accumulator_value"]))
+            state_sums.append(state["sum"]._data)
+            state_steps.append(_step_tensor(state)._data)
+        return [p._data for p in params], [p.grad._data for p in params], state_sums, state_steps

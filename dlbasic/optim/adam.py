@@ -10,20 +10,39 @@ For each parameter, at step t (torch's order of operations):
     denom = sqrt(vhat) / sqrt(1 - beta2^t) + eps
     p = p - lr / (1 - beta1^t) * m / denom
 
-The update itself is the backend kernel ``adam_update`` (one pass per parameter when compiled).
+``_adam`` is the update over lists of arrays (torch's ``_single_tensor_adam``); each
+parameter's arithmetic is the backend kernel ``adam_update``.
 """
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd import no_grad
 from ..backend import kernels
-from .optimizer import Optimizer, _scalar, _bump, _step_tensor
+from .optimizer import Optimizer, _scalar, _step_tensor
 
 __all__ = ["Adam"]
 
 
+def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
+          beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay):
+    """Adam (AdamW with ``decoupled_weight_decay``) on the arrays ``params`` and their moments
+    in place; ``state_steps`` are 0-d arrays counting steps, incremented here.
+    ``max_exp_avg_sqs`` is read only with ``amsgrad``."""
+    for i, d in enumerate(params):
+        step_t = state_steps[i]
+        step_t += 1
+        step = float(step_t)
+        kernels.adam_update(d, grads[i], exp_avgs[i], exp_avg_sqs[i],
+                            max_exp_avg_sqs[i] if amsgrad else None, lr, beta1, beta2, eps,
+                            weight_decay, decoupled_weight_decay, maximize,
+                            lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5)
+
+
 class Adam(Optimizer):
     """Adam; ``weight_decay`` is an L2 penalty added to the gradient (see AdamW)."""
+
+    _functional = staticmethod(_adam)
+    _option_names = ("amsgrad", "betas", "lr", "weight_decay", "eps", "maximize",
+                     "decoupled_weight_decay")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
@@ -52,39 +71,27 @@ class Adam(Optimizer):
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
 
-    def step(self, closure=None):
-        """Perform a single optimization step; returns the closure's loss if one is given."""
-        loss = self._run_closure(closure)
-        self._pre_step()
-        with no_grad():
-            for group in self.param_groups:
-                lr = float(_scalar(group["lr"]))
-                beta1, beta2 = (float(_scalar(b)) for b in group["betas"])
-                eps = float(group["eps"])
-                weight_decay = float(group["weight_decay"])
-                amsgrad = group["amsgrad"]
-                maximize = group["maximize"]
-                decoupled = group.get("decoupled_weight_decay", False)
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    d = p._data
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = Tensor._make(np.array(0.0, dtype=np.float32))
-                        state["exp_avg"] = Tensor._make(np.zeros_like(d))
-                        state["exp_avg_sq"] = Tensor._make(np.zeros_like(d))
-                        if amsgrad:
-                            state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(d))
-                    step_t = _step_tensor(state)
-                    step_t._data += 1
-                    step = float(step_t._data)
-                    # Adam folds weight decay into the gradient (L2); AdamW decays the weights
-                    vmax = state["max_exp_avg_sq"]._data if amsgrad else None
-                    kernels.adam_update(d, p.grad._data, state["exp_avg"]._data,
-                                        state["exp_avg_sq"]._data, vmax, lr, beta1, beta2, eps,
-                                        weight_decay, decoupled, maximize,
-                                        lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5)
-                    _bump(p)
-        self._post_step()
-        return loss
+    def _options(self, group):
+        options = super()._options(group)
+        options["beta1"], options["beta2"] = options.pop("betas")
+        return options
+
+    def _init_group(self, group, params):
+        amsgrad = group["amsgrad"]
+        exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps = [], [], [], []
+        for p in params:
+            state = self.state[p]
+            if len(state) == 0:
+                d = p._data
+                state["step"] = Tensor._make(np.array(0.0, dtype=np.float32))
+                state["exp_avg"] = Tensor._make(np.zeros_like(d))
+                state["exp_avg_sq"] = Tensor._make(np.zeros_like(d))
+                if amsgrad:
+                    state["max_exp_avg_sq"] = Tensor._make(np.zeros_like(d))
+            exp_avgs.append(state["exp_avg"]._data)
+            exp_avg_sqs.append(state["exp_avg_sq"]._data)
+            if amsgrad:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"]._data)
+            state_steps.append(_step_tensor(state)._data)
+        return ([p._data for p in params], [p.grad._data for p in params], exp_avgs,
+                exp_avg_sqs, max_exp_avg_sqs, state_steps)

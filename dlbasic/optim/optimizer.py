@@ -1,10 +1,17 @@
-"""Optimizer: the base class that owns parameter groups and per-parameter state.
+"""Optimizer: the base class that owns parameter groups, per-parameter state and ``step``.
 
 An optimizer holds ``param_groups`` (a list of dicts: ``'params'`` plus that group's options,
 filled from ``defaults``) and ``state`` (a dict keyed by parameter holding the buffers an
-algorithm keeps between steps: momentum, running averages, step counts). Subclasses implement
-``step`` as plain NumPy arithmetic written *in place* into ``p._data`` -- the update is not part
-of any autograd graph, so it never records nodes, and it costs a few ufunc calls per tensor.
+algorithm keeps between steps: momentum, running averages, step counts).
+
+As in torch.optim, each algorithm is a *functional* update over lists of arrays
+(``_sgd(params, grads, momentum_buffer_list, *, lr, ...)`` in ``sgd.py``), and the class only
+gathers its inputs.  ``Optimizer.step`` is the one skeleton they share: run the closure and the
+hooks, and under ``no_grad``, for every group, keep the parameters that have a gradient, ask the
+subclass for the lists (``_init_group``: arrays of the parameters, their gradients and state,
+the state created on the first step), call ``_functional`` with the group's options named in
+``_option_names``, and bump the version counter of every parameter written.  The updates
+write *in place* into ``p._data`` -- they are not part of any autograd graph.
 """
 from collections import defaultdict
 from itertools import chain
@@ -13,7 +20,7 @@ import warnings
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd import enable_grad
+from ..autograd import enable_grad, no_grad
 
 __all__ = ["Optimizer", "required"]
 
@@ -43,6 +50,19 @@ def _scalar(value):
             raise ValueError("Tensor lr must be 1-element")
         return float(value._data.reshape(()))
     return value
+
+
+_PLAIN_OPTIONS = (float, bool, str, type(None))
+
+
+def _option(value):
+    """A group option as a functional update takes it: numbers (and 1-element Tensors) become
+    floats, so a compiled kernel sees one type; flags and tuples of numbers keep their form."""
+    if type(value) in _PLAIN_OPTIONS:
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(_option(v) for v in value)
+    return float(_scalar(value))
 
 
 def _clone_state_value(param, value, key=None):
@@ -185,9 +205,42 @@ class Optimizer:
                     g._vbox[0] += 1
 
     # -- stepping -------------------------------------------------------------------------
+    # Set by each algorithm: its functional update, and the group options passed to it by name.
+    _functional = None
+    _option_names = ()
+
     def step(self, closure=None):
         """Perform one optimization step (re-evaluating the loss with ``closure`` if given)."""
+        loss = self._run_closure(closure)
+        self._pre_step()
+        with no_grad():
+            for group in self.param_groups:
+                params = [p for p in group["params"] if p.grad is not None]
+                if not params:
+                    continue
+                lists = self._init_group(group, params)
+                self._functional(*lists, **self._options(group))
+                self._save_group_state(params, lists)
+                for p in params:
+                    p._vbox[0] += 1          # an in-place write: autograd's version counter
+        self._post_step()
+        return loss
+
+    def _init_group(self, group, params):
+        """The functional's list arguments for ``params`` (those of ``group`` with a gradient):
+        ``[p._data ...], [p.grad._data ...]`` and the state arrays, created on the first step."""
         raise NotImplementedError
+
+    def _options(self, group):
+        """The functional's keyword arguments: the options ``_option_names`` of ``group``."""
+        options = {}
+        for name in self._option_names:
+            value = group[name]              # floats and flags, the usual case, pass as they are
+            options[name] = value if type(value) in _PLAIN_OPTIONS else _option(value)
+        return options
+
+    def _save_group_state(self, params, lists):
+        """Keep state the functional created in ``lists`` (SGD's first momentum buffers)."""
 
     def _run_closure(self, closure):
         if closure is None:
@@ -285,17 +338,10 @@ def _step_tensor(state):
     return st
 
 
-def _effective_grad(p, maximize, weight_decay):
-    """The gradient an update uses: negated for ``maximize``, plus the L2 term weight_decay*p."""
-    g = p.grad._data
-    if maximize:
-        g = np.negative(g)
+def _effective_grad(d, grad, maximize, weight_decay):
+    """The gradient an update uses: negated for ``maximize``, plus the L2 term weight_decay*d."""
+    g = np.negative(grad) if maximize else grad
     if weight_decay != 0:
-        g = g + weight_decay * p._data
+        g = g + weight_decay * d
     return g
-
-
-def _bump(p):
-    """Record an in-place write into ``p`` (autograd's version counter)."""
-    p._vbox[0] += 1
 

@@ -7,20 +7,36 @@ For each parameter (torch's order of operations):
     g = g + momentum * b if nesterov else b
     p = p - lr * g
 
-The update itself is the backend kernel ``sgd_update`` (one pass per parameter when compiled).
+``_sgd`` is the update over lists of arrays (torch's ``_single_tensor_sgd``); each parameter's
+arithmetic is the backend kernel ``sgd_update`` (one pass per parameter when compiled).
 """
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd import no_grad
 from ..backend import kernels
-from .optimizer import Optimizer, _scalar, _bump
+from .optimizer import Optimizer, _scalar
 
 __all__ = ["SGD"]
 
 
+def _sgd(params, grads, momentum_buffer_list, *, lr, weight_decay, momentum, dampening,
+         nesterov, maximize):
+    """SGD on the arrays ``params`` in place.  With momentum, a ``None`` in
+    ``momentum_buffer_list`` (the first step) becomes a new buffer holding the gradient."""
+    for i, d in enumerate(params):
+        buf = momentum_buffer_list[i]
+        first = momentum != 0 and buf is None
+        if first:
+            buf = momentum_buffer_list[i] = np.empty_like(d)
+        kernels.sgd_update(d, grads[i], buf, first, lr, weight_decay, momentum, dampening,
+                           nesterov, maximize)
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent (optionally with momentum)."""
+
+    _functional = staticmethod(_sgd)
+    _option_names = ("lr", "weight_decay", "momentum", "dampening", "nesterov", "maximize")
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
@@ -45,34 +61,23 @@ class SGD(Optimizer):
             group.setdefault("nesterov", False)
             group.setdefault("maximize", False)
 
-    def step(self, closure=None):
-        """Perform a single optimization step; returns the closure's loss if one is given."""
-        loss = self._run_closure(closure)
-        self._pre_step()
-        with no_grad():
-            for group in self.param_groups:
-                lr = float(_scalar(group["lr"]))
-                momentum = float(group["momentum"])
-                dampening = float(group["dampening"])
-                weight_decay = float(group["weight_decay"])
-                nesterov = group["nesterov"]
-                maximize = group["maximize"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    buf, first = None, False
-                    if momentum != 0:
-                        state = self.state[p]
-                        buf_t = state.get("momentum_buffer")
-                        if buf_t is None:          # step 1: the buffer takes the gradient
-                            buf_t = Tensor._make(np.empty_like(p._data))
-                            state["momentum_buffer"] = buf_t
-                            first = True
-                        else:
-                            buf_t._vbox[0] += 1
-                        buf = buf_t._data
-                    kernels.sgd_update(p._data, p.grad._data, buf, first, lr, weight_decay,
-                                       momentum, dampening, nesterov, maximize)
-                    _bump(p)
-        self._post_step()
-        return loss
+    def _init_group(self, group, params):
+        if group["momentum"] != 0:
+            bufs = []
+            for p in params:
+                buf = self.state[p].get("momentum_buffer")
+                if buf is None:                 # step 1: _sgd makes it from the gradient
+                    bufs.append(None)
+                else:
+                    buf._vbox[0] += 1           # _sgd writes it in place
+                    bufs.append(buf._data)
+        else:
+            bufs = [None] * len(params)
+        return [p._data for p in params], [p.grad._data for p in params], bufs
+
+    def _save_group_state(self, params, lists):
+        for p, buf in zip(params, lists[2]):
+            if buf is not None:
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = Tensor._make(buf)
