@@ -23,11 +23,11 @@ The model runs once, in eval mode (``training=TrainingMode.EVAL``, the default) 
 import enum
 import inspect
 import os
-import secrets
 import threading
 
 import numpy as np
 
+from .._atomic import atomic_write
 from .._tensor import Tensor
 from ..autograd import function as _function
 from ..autograd.grad_mode import no_grad
@@ -759,27 +759,10 @@ def _infer_output_shapes(onnx, light, proto, out_names, outputs, dyn):
 def _save(proto, f):
     data = proto.SerializeToString()
     if isinstance(f, (str, bytes, os.PathLike)):
-        path = os.fspath(f)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        # a new file in the target's directory (so os.replace is atomic), created with 0o666
-        # like open() would, so the umask -- not mkstemp's 0o600 -- sets the permissions
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     0o666)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp):
+            with open(tmp, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(f, write, "dlbasic.onnx.export")
         return
     write = getattr(f, "write", None)
     if not callable(write):

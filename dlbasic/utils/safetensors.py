@@ -21,12 +21,11 @@ fsynced and renamed over the target; on any failure the temporary is removed and
 target is left untouched. A file that is not valid safetensors (cut off, corrupt) raises
 ``safetensors.SafetensorError`` whose message names the file.
 """
-import errno
 import os
-import secrets
 
 import numpy as np
 
+from .._atomic import atomic_write
 from .._tensor import Tensor, device as _device
 
 __all__ = ["save", "save_file", "load", "load_file", "save_model", "load_model"]
@@ -131,60 +130,6 @@ def _arrays_for_save(tensors):
 
 
 # -- atomic write --------------------------------------------------------------------------
-def _fsync_path(path, flags=os.O_RDONLY):
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(filename, write):
-    """Call ``write(tmp)`` on a fresh temporary beside ``filename``, fsync it and rename it
-    over ``filename``; on failure remove the temporary and leave ``filename`` as it was."""
-    path = os.fsdecode(filename)
-    if os.path.islink(path):             # replace the file the link points to, not the link
-        path = os.path.realpath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "Is a directory: save_file needs a file path",
-                                path)
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        mode = None
-    # the rename would replace a write-protected file (and root's open ignores the mode):
-    # refuse, as writing into it would be refused
-    if mode is not None and (not mode & 0o222 or not os.access(path, os.W_OK)):
-        raise PermissionError(errno.EACCES, f"Permission denied: the existing file is "
-                                            f"write-protected (mode {oct(mode)})", path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}-"
-                                  f"{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:                  # missing or read-only directory: name the target
-        raise type(e)(e.errno, f"{e.strerror} (cannot create a file in {directory})",
-                      path) from None
-    try:
-        try:
-            if mode is None:              # a new file: 0o666 less the umask, as open() gives
-                mode = os.fstat(fd).st_mode & 0o777
-        finally:
-            os.close(fd)
-        write(tmp)                        # the package may recreate the file with its own mode
-        _fsync_path(tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:                                  # make the rename itself durable
-        _fsync_path(directory)
-    except OSError:
-        pass
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -269,7 +214,8 @@ def save_file(tensors, filename, metadata=None):
     st = _safetensors()
     arrays = _arrays_for_save(tensors)
     metadata = _check_metadata(metadata)
-    _atomic_write(filename, lambda tmp: st.numpy.save_file(arrays, tmp, metadata=metadata))
+    atomic_write(filename, lambda tmp: st.numpy.save_file(arrays, tmp, metadata=metadata),
+                 "save_file")
 
 
 # -- whole models --------------------------------------------------------------------------
