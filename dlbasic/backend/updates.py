@@ -16,7 +16,9 @@ import numpy as np
 __all__ = ["sgd_update", "adam_update"]
 
 
-def _gradient(d, grad, maximize, weight_decay):
+def effective_grad(d, grad, maximize, weight_decay):
+    """The gradient an update uses: negated for ``maximize``, plus the L2 term weight_decay*d
+    (shared with the optimizers whose update has no kernel of its own)."""
     g = np.negative(grad) if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * d
@@ -26,7 +28,7 @@ def _gradient(d, grad, maximize, weight_decay):
 def sgd_update(d, grad, buf, first, lr, weight_decay, momentum, dampening, nesterov, maximize):
     """SGD on ``d`` in place; ``buf`` (the momentum buffer, or None without momentum) too.
     ``first``: ``buf`` is new and takes the gradient itself (torch's ``clone`` on step 1)."""
-    g = _gradient(d, grad, maximize, weight_decay)
+    g = effective_grad(d, grad, maximize, weight_decay)
     if buf is not None:
         if first:
             np.copyto(buf, g)
@@ -40,7 +42,7 @@ def sgd_update(d, grad, buf, first, lr, weight_decay, momentum, dampening, neste
     d -= g * lr
 
 
-def _lerp_(start, end, weight):
+def lerp_(start, end, weight):
     """start <- start + weight * (end - start), in torch's two-branch form for accuracy."""
     diff = end - start
     if abs(weight) < 0.5:
@@ -55,10 +57,10 @@ def adam_update(d, grad, m, v, vmax, lr, beta1, beta2, eps, weight_decay, decoup
                 step_size, bias2_sqrt):
     """Adam/AdamW on ``d``, ``m``, ``v`` (and ``vmax`` with amsgrad, else None) in place;
     ``step_size`` = lr / (1 - beta1^t), ``bias2_sqrt`` = sqrt(1 - beta2^t)."""
-    g = _gradient(d, grad, maximize, 0 if decoupled else weight_decay)
+    g = effective_grad(d, grad, maximize, 0 if decoupled else weight_decay)
     if decoupled and weight_decay != 0:
         d *= 1.0 - lr * weight_decay
-    _lerp_(m, g, 1.0 - beta1)
+    lerp_(m, g, 1.0 - beta1)
     v *= beta2
     sq = g * g
     sq *= 1.0 - beta2

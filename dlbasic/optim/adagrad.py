@@ -12,7 +12,8 @@ For each parameter, at step t (torch's order of operations):
 import numpy as np
 
 from .._tensor import Tensor
-from .optimizer import Optimizer, _scalar, _effective_grad, _step_tensor
+from ..backend.updates import effective_grad
+from .optimizer import Optimizer, _scalar, _step_tensor
 
 __all__ = ["Adagrad"]
 
@@ -24,7 +25,7 @@ def _adagrad(params, grads, state_sums, state_steps, *, lr, weight_decay, lr_dec
         step_t = state_steps[i]
         step_t += 1
         step = float(step_t)
-        g = _effective_grad(d, grads[i], maximize, weight_decay)
+        g = effective_grad(d, grads[i], maximize, weight_decay)
         clr = lr / (1 + (step - 1) * lr_decay)
         s = state_sums[i]
         s += g * g

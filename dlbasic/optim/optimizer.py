@@ -337,11 +337,3 @@ def _step_tensor(state):
         state["step"] = st
     return st
 
-
-def _effective_grad(d, grad, maximize, weight_decay):
-    """The gradient an update uses: negated for ``maximize``, plus the L2 term weight_decay*d."""
-    g = np.negative(grad) if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * d
-    return g
-

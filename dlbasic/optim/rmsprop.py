@@ -14,8 +14,8 @@ For each parameter (torch's order of operations):
 import numpy as np
 
 from .._tensor import Tensor
-from ..backend.updates import _lerp_
-from .optimizer import Optimizer, _scalar, _effective_grad, _step_tensor
+from ..backend.updates import effective_grad, lerp_
+from .optimizer import Optimizer, _scalar, _step_tensor
 
 __all__ = ["RMSprop"]
 
@@ -26,7 +26,7 @@ def _rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_
     when ``centered``, ``momentum_buffer_list`` only with momentum; steps are 0-d arrays."""
     for i, d in enumerate(params):
         state_steps[i] += 1
-        g = _effective_grad(d, grads[i], maximize, weight_decay)
+        g = effective_grad(d, grads[i], maximize, weight_decay)
         v = square_avgs[i]
         v *= alpha
         sq = g * g
@@ -34,7 +34,7 @@ def _rmsprop(params, grads, square_avgs, grad_avgs, momentum_buffer_list, state_
         v += sq
         if centered:
             gbar = grad_avgs[i]
-            _lerp_(gbar, g, 1.0 - alpha)
+            lerp_(gbar, g, 1.0 - alpha)
             avg = np.sqrt(v - gbar * gbar)
         else:
             avg = np.sqrt(v)
