@@ -64,7 +64,7 @@ def __getattr__(name):
     # subpackages load on first use, so ``import dlbasic`` stays light
     import importlib
     if name in ("nn", "optim", "utils", "vision", "models", "profiler", "cuda", "backends",
-                "onnx"):
+                "onnx", "distributed"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         from . import serialization

@@ -32,7 +32,18 @@ from concurrent.futures import ThreadPoolExecutor, wait
 __all__ = ["get_num_threads", "set_num_threads", "for_blocks", "for_ranges", "fork_gate"]
 
 _lock = threading.Lock()
-_threads = max(1, os.cpu_count() or 1)
+
+
+def _default_threads():
+    """The cores, or OMP_NUM_THREADS when it is set (as PyTorch reads it; ``dlbasic run`` sets
+    it so that N processes on one machine share its cores)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, os.cpu_count() or 1)
+
+
+_threads = _default_threads()
 _pool = None
 _in_worker = threading.local()    # set while a thread runs its share: a nested split runs inline
 _MIN_PARALLEL_BYTES = 1 << 20      # each thread gets >= 1 MiB, or the hand-off costs more than it saves

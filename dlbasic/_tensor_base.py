@@ -116,6 +116,7 @@ class TensorBase:
     __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_output_nr", "_vbox", "_hooks",
                  "_base", "__dict__", "__weakref__")
     __array_priority__ = 1000     # so ndarray (op) Tensor defers to Tensor's reflected ops
+    _post_acc_hooks = None        # a leaf's post-accumulate-grad hooks (a list once one is set)
 
     # -- construction ---------------------------------------------------------------------
     @staticmethod
@@ -339,6 +340,19 @@ class TensorBase:
             hooks = node._hooks.setdefault(self._output_nr, [])
         hooks.append(hook)
         return _RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after this leaf's ``.grad`` has been accumulated in a backward
+        pass (the whole gradient of the pass, once); the hook returns nothing."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return _RemovableHandle(self._post_acc_hooks, hook)
 
     # -- writing into the buffer ----------------------------------------------------------
     def _write(self, arr):

@@ -1,4 +1,4 @@
-"""The ``dlbasic`` command line: ``train``, ``eval``, ``flops``, ``profile`` and ``export``.
+"""The ``dlbasic`` command line: ``train``, ``eval``, ``flops``, ``profile``, ``export``, ``run``.
 
     dlbasic train --model resnet20 --epochs 30 --augment --out runs/r20
     dlbasic train --out runs/r20 --resume
@@ -6,6 +6,8 @@
     dlbasic flops resnet18 --input 1,3,224,224
     dlbasic profile resnet20 --batch 64
     dlbasic export runs/r20/best.pt --onnx r20.onnx --safetensors r20.safetensors
+    dlbasic train --model resnet20 --nproc 2 --out runs/r20x2     # data parallel, 2 processes
+    dlbasic run --nproc-per-node 2 my_train.py --epochs 3          # any script, on mpiexec
 
 Mistakes the user can fix (unknown model, missing data, unwritable directory, a checkpoint
 of another architecture) print one line on stderr and exit with status 2; never a traceback.
@@ -101,6 +103,24 @@ def build_parser():
     t.add_argument("--progress", choices=["bar", "lines", "none"], default="bar",
                    help="tqdm bar (default; plain lines without tqdm), plain lines, or none")
     t.add_argument("--no-plots", action="store_true", help="do not draw curves.png")
+    t.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
+                   help="train data-parallel in N processes on this machine (MPI; "
+                        "--batch-size stays the global batch, each process takes 1/N of it)")
+
+    r = sub.add_parser("run", help="run a script as N processes of one MPI job (torchrun)",
+                       description="Start N copies of a script as one MPI job (mpiexec), with "
+                       "RANK, WORLD_SIZE, LOCAL_RANK set; a failure in any rank ends the job "
+                       "with a message naming it.")
+    r.add_argument("--nproc-per-node", "--nproc_per_node", type=_positive_int, default=1,
+                   metavar="N", dest="nproc_per_node", help="processes per machine (default 1)")
+    r.add_argument("--hostfile", default=None, metavar="FILE",
+                   help="machines to run on, one per line (default: this machine only)")
+    r.add_argument("--mpiexec", default=None, metavar="PATH",
+                   help="the mpiexec to use (default: the virtualenv's, then PATH's)")
+    r.add_argument("-m", "--module", action="store_true",
+                   help="the script is a module name, run as python -m")
+    r.add_argument("script", help="the training script (or module with -m)")
+    r.add_argument("script_args", nargs=argparse.REMAINDER, help="its arguments")
 
     e = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint",
                        description="Evaluate a checkpoint on the Fashion-MNIST test set; prints "
@@ -175,8 +195,41 @@ def _model_for_shape(name, sample_shape, num_classes=None):
 
 # --------------------------------------------------------------------------------------------
 
+def _cmd_run(args):
+    from dlbasic.distributed.run import run, LaunchError
+    from .train import TrainError
+    try:
+        return run([args.script] + list(args.script_args), args.nproc_per_node, args.hostfile,
+                   args.module, args.mpiexec)
+    except LaunchError as exc:
+        raise TrainError(str(exc)) from None
+
+
+def _train_distributed(args):
+    """``--nproc N``: relaunch this command as N MPI processes, or, inside one, join the job."""
+    if os.environ.get("DLBASIC_LAUNCHED") != "1":
+        from dlbasic.distributed.run import run, LaunchError
+        from .train import TrainError
+        try:
+            return True, run(["dlbasic"] + list(args.argv), args.nproc, module=True)
+        except LaunchError as exc:
+            raise TrainError(str(exc)) from None
+    from dlbasic import distributed as dist
+    from .train import TrainError
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    if dist.get_world_size() != args.nproc:
+        raise TrainError(f"--nproc {args.nproc}, but this MPI job has "
+                         f"{dist.get_world_size()} processes")
+    return False, None
+
+
 def _cmd_train(args):
     from .train import Trainer
+    if args.nproc > 1:
+        launched, status = _train_distributed(args)
+        if launched:
+            return status
     keys = ("model", "dataset", "data_dir", "epochs", "batch_size", "optimizer", "lr", "momentum",
             "nesterov", "weight_decay", "schedule", "label_smoothing", "augment", "seed",
             "workers", "out", "resume", "limit_train", "limit_test")
@@ -184,6 +237,9 @@ def _cmd_train(args):
     trainer = Trainer(config, progress=args.progress, overwrite=args.overwrite,
                       plots=not args.no_plots)
     summary = trainer.run()
+    if args.nproc > 1:
+        from dlbasic import distributed as dist
+        dist.barrier()                 # rank 0 has written its last checkpoint before any exits
     return EXIT_INTERRUPTED if summary.get("interrupted") else 0
 
 
@@ -429,7 +485,7 @@ def _cmd_export(args):
 
 
 COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "flops": _cmd_flops,
-            "profile": _cmd_profile, "export": _cmd_export}
+            "profile": _cmd_profile, "export": _cmd_export, "run": _cmd_run}
 
 
 def main(argv=None):
@@ -444,10 +500,17 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:            # --help, --version, or a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args.argv = argv
     try:
         return COMMANDS[args.command](args)
     except TrainError as exc:
-        print(f"dlbasic {args.command}: error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print(f"dlbasic {args.command}: error: {exc}", file=sys.stderr)
+        else:
+            # in a data-parallel job every rank fails alike and rank 0 says why; give it time
+            # to say so before this rank's exit ends the job
+            import time
+            time.sleep(2)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"dlbasic {args.command}: interrupted", file=sys.stderr)

@@ -15,6 +15,14 @@ the shuffling permutation of epoch ``e`` comes from ``numpy.random.default_rng([
 the augmentation of batch ``k`` from ``default_rng([seed, e, k, 1])``; the global generator
 (weight init, dropout) is saved in every checkpoint.  So a run interrupted anywhere and resumed
 ends with exactly the weights of an uninterrupted run.
+
+Data parallel (``dlbasic train --nproc N``, or a Trainer built after
+``dlbasic.distributed.init_process_group``): every rank builds the same global batch of
+``batch_size`` images (augmented the same way), takes its 1/N share of it, and
+``DistributedDataParallel`` averages the gradients, so the run follows the single-process
+recipe (BatchNorm statistics are per rank, as in PyTorch's DDP).  Rank 0 alone prints, writes
+metrics, plots and checkpoints; the others receive its settings and, on ``--resume``, its
+checkpoint, so they need no access to the run directory.
 """
 import csv
 from collections import OrderedDict
@@ -372,12 +380,35 @@ class Trainer:
 
     def __init__(self, config, progress="bar", log=print, hooks=None, overwrite=False,
                  flops=True, plots=True):
+        self.rank, self.world = _distributed_rank_and_size()
+        if self.rank:                  # rank 0 speaks and writes for the job
+            log, progress, plots = (lambda *a, **k: None), "none", False
         self.log = log
         self.plots = plots
         self.progress = progress
         self.hooks = dict(hooks or {})
         self.want_flops = flops
         self.stop_requested = False
+        if self.world > 1:
+            # rank 0 reads and checks the run directory; the others get its outcome
+            from dlbasic import distributed as dist
+            outcome = [None]
+            if self.rank == 0:
+                try:
+                    self._init_run(config, overwrite)
+                    outcome[0] = ("ok", self.cfg, self.checkpoint, self.out)
+                except TrainError as exc:
+                    outcome[0] = ("error", str(exc))
+            dist.broadcast_object_list(outcome, src=0)
+            if outcome[0][0] == "error":
+                raise TrainError(outcome[0][1])
+            _, self.cfg, self.checkpoint, self.out = outcome[0]
+            self.last_path = os.path.join(self.out, "last.pt")
+            self.best_path = os.path.join(self.out, "best.pt")
+            return
+        self._init_run(config, overwrite)
+
+    def _init_run(self, config, overwrite):
         cfg = dict(config)
         resume = bool(cfg.get("resume"))
         out = cfg.get("out")
@@ -455,7 +486,11 @@ class Trainer:
         if self.checkpoint is not None:
             self._restore(self.checkpoint)
         self.n_params = count_parameters(self.model)
-        self.flops = model_flops(self.model, (1, 1, 28, 28)) if self.want_flops else None
+        self.flops = model_flops(self.model, (1, 1, 28, 28)) \
+            if self.want_flops and self.rank == 0 else None
+        self.net = self.model          # what the loop calls: the model, or its DDP wrapper
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(self.model)
 
     def _restore(self, ckpt):
         load_state_dict_or_explain(self.model, ckpt["model"], f"checkpoint {self.last_path}")
@@ -487,9 +522,12 @@ class Trainer:
         }
 
     def save(self, path):
-        dlbasic.save(self.state(), path)
+        if self.rank == 0:
+            dlbasic.save(self.state(), path)
 
     def _write_metrics(self):
+        if self.rank:
+            return
         fields = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
                   "epoch_time", "images_per_s"]
         tmp = os.path.join(self.out, f".metrics.csv.tmp-{os.getpid()}")
@@ -520,6 +558,17 @@ class Trainer:
         """Yields (k, x ndarray or tensor, y) for batches ``start ..`` of ``epoch``."""
         cfg = self.cfg
         batches = _epoch_batches(cfg["seed"], epoch, len(self.y_train), cfg["batch_size"])
+        if self.world > 1:
+            # every rank draws the same global batch; augmentation needs it whole (its random
+            # numbers are per batch), so each rank takes its share after augmenting
+            for k in range(start, len(batches)):
+                idx = batches[k]
+                xb = self.x_train[idx]
+                if cfg["augment"]:
+                    xb = augment_batch(xb, np.random.default_rng([cfg["seed"], epoch, k, 1]))
+                share = slice(self.rank, None, self.world)
+                yield k, xb[share], self.y_train[idx][share]
+            return
         if cfg["workers"] > 0:
             from dlbasic.utils.data import DataLoader, TensorDataset
             ds = TensorDataset(dlbasic.from_numpy(self.x_train),
@@ -542,14 +591,14 @@ class Trainer:
         try:
             t_last = time.perf_counter()
             for k, xb, yb in self._batches(e, self.step):
-                if self.stop_requested:
+                if self._stop_agreed():
                     return False
-                if cfg["augment"]:
+                if cfg["augment"] and self.world == 1:
                     xb = augment_batch(xb, np.random.default_rng([cfg["seed"], e, k, 1]))
                 x = dlbasic.from_numpy(np.ascontiguousarray(xb))
                 y = dlbasic.from_numpy(np.ascontiguousarray(yb))
                 self._in_step = True
-                out = self.model(x)
+                out = self.net(x)
                 loss = self.criterion(out, y)
                 self.optimizer.zero_grad()
                 loss.backward()
@@ -571,13 +620,17 @@ class Trainer:
                     self.hooks["after_step"](self)
         finally:
             bar.close()
-        return not self.stop_requested
+        return not self._stop_agreed()
 
     def _finish_epoch(self):
         cfg = self.cfg
         p = self.partial
-        test_loss, test_acc, _ = evaluate(self.model, self.x_test, self.y_test,
-                                          cfg["eval_batch_size"])
+        if self.world > 1:
+            test_loss, test_acc = self._evaluate_distributed()
+            p = self._global_partial()
+        else:
+            test_loss, test_acc, _ = evaluate(self.model, self.x_test, self.y_test,
+                                              cfg["eval_batch_size"])
         record = {
             "epoch": self.epoch + 1,
             "train_loss": p["loss_sum"] / max(p["seen"], 1),
@@ -602,6 +655,41 @@ class Trainer:
                  f"acc {100 * test_acc:.2f}%{' (best)' if improved else ''} | "
                  f"{record['images_per_s']:.0f} img/s, {record['epoch_time']:.1f}s")
         return record
+
+    def _global_partial(self):
+        """The epoch's training sums over all ranks (time: the slowest rank's)."""
+        from dlbasic import distributed as dist
+        p = self.partial
+        sums = dlbasic.tensor([p["loss_sum"], p["correct"], p["seen"]], dtype=dlbasic.float64)
+        dist.all_reduce(sums)
+        slowest = dlbasic.tensor([p["time"]], dtype=dlbasic.float64)
+        dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+        loss_sum, correct, seen = sums.tolist()
+        return {"loss_sum": loss_sum, "correct": int(correct), "seen": int(seen),
+                "time": slowest.item()}
+
+    def _evaluate_distributed(self):
+        """Each rank evaluates a contiguous 1/N of the test set; the sums are combined."""
+        from dlbasic import distributed as dist
+        n = len(self.y_test)
+        lo, hi = n * self.rank // self.world, n * (self.rank + 1) // self.world
+        loss, acc, _ = evaluate(self.model, self.x_test[lo:hi], self.y_test[lo:hi],
+                                self.cfg["eval_batch_size"])
+        sums = dlbasic.tensor([loss * (hi - lo), acc * (hi - lo)], dtype=dlbasic.float64)
+        dist.all_reduce(sums)
+        loss_sum, correct = sums.tolist()
+        return loss_sum / max(n, 1), correct / max(n, 1)
+
+    def _stop_agreed(self):
+        """Whether to stop before the next batch.  With several ranks all must agree (a Ctrl-C
+        reaches each at its own moment), so the flag is combined, one tiny all_reduce a step."""
+        if self.world == 1:
+            return self.stop_requested
+        from dlbasic import distributed as dist
+        flag = dlbasic.tensor([1 if self.stop_requested else 0], dtype=dlbasic.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.stop_requested = bool(flag.item())
+        return self.stop_requested
 
     def _on_sigint(self, signum, frame):
         if self.stop_requested:
@@ -643,7 +731,7 @@ class Trainer:
                 self._finish_epoch()
                 if "after_epoch" in self.hooks:
                     self.hooks["after_epoch"](self)
-                if self.stop_requested:
+                if self._stop_agreed():
                     interrupted = True
                     break
         except KeyboardInterrupt:
@@ -689,6 +777,14 @@ class Trainer:
         self.log(f"  outputs           {self.out}/ (metrics.csv, metrics.json, curves.png, "
                  "last.pt, best.pt)")
         return summary
+
+
+def _distributed_rank_and_size():
+    """(rank, world size) of the default process group, or (0, 1) without one."""
+    dist = sys.modules.get("dlbasic.distributed")
+    if dist is None or not dist.is_initialized():
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
 
 
 def train(config, **kwargs):

@@ -2,14 +2,22 @@
 
 1. Count, for every node reachable from the roots, how many edges point at it.
 2. Start from the roots; a node runs once all the gradients flowing into it have been summed
-   (``+=`` is why fan-out, such as the residual ``F(x) + x``, works).
+   (``+=`` is why fan-out, such as the residual ``F(x) + x``, works).  A leaf used several
+   times (a weight shared by two layers, ``x * x``) is summed the same way and accumulated
+   into ``.grad`` once, so its hooks see the whole gradient, as PyTorch's AccumulateGrad does.
 3. Each node turns the upstream gradient of its output into one gradient per input (local
    gradient x upstream gradient).  A gradient whose shape is the *broadcast* shape is summed
    back to the input's shape here, in one place, so no op has to do it itself.
 
 In anomaly mode (anomaly_mode.py) a node that fails makes the engine warn with the traceback of
 the forward call that recorded it, and a node returning NaN makes backward raise.
+
+``queue_callback(fn)`` (PyTorch's ``Variable._execution_engine.queue_callback``) runs ``fn``
+once the current ``backward`` has finished: DistributedDataParallel uses it to wait for its
+last gradient reductions.
 """
+import threading
+
 import numpy as np
 
 from .._tensor_base import TensorBase, size_str
@@ -17,7 +25,9 @@ from .function import AccumulateGrad, Node, Op, _FREED_MSG
 from .grad_mode import no_grad
 from .anomaly_mode import _anomaly, _warn_failed_node, _nan_error
 
-__all__ = ["backward", "grad", "sum_to_shape"]
+__all__ = ["backward", "grad", "sum_to_shape", "queue_callback"]
+
+_local = threading.local()     # .callbacks: the running backward's final callbacks, or None
 
 
 def sum_to_shape(g, shape):
@@ -68,12 +78,24 @@ def _accumulate_leaf(t, g, captured, handed=None):
             t.grad = _wrap(np.array(g, dtype=t._data.dtype, copy=True))
     else:
         t.grad._data = t.grad._data + g
+    if t._post_acc_hooks:
+        for fn in tuple(t._post_acc_hooks):
+            fn(t)
+
+
+def queue_callback(fn):
+    """Run ``fn()`` when the backward pass now running has finished (before it returns)."""
+    callbacks = getattr(_local, "callbacks", None)
+    if callbacks is None:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    callbacks.append(fn)
 
 
 def _execute(roots, retain_graph, captured=None, captured_nodes=None):
     """Run backward from ``roots``: a list of (target, output_nr, gradient array)."""
     # 1. dependencies: how many edges point at each node reachable from the roots
     deps = {}
+    leaf_uses = {}                      # id(leaf) -> edges pointing at it
     stack = []
     for target, _, _ in roots:
         if isinstance(target, Node) and target not in deps:
@@ -88,6 +110,8 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                 elif isinstance(child, Node):
                     deps[child] = 1
                     stack.append(child)
+                else:
+                    leaf_uses[id(child)] = leaf_uses.get(id(child), 0) + 1
 
     # 2. gradients flow from the roots; a node runs once all its inputs have arrived
     buffers = {}
@@ -104,6 +128,7 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
     # already stored as some leaf's .grad (Add's backward returns the same g twice); with
     # retain_graph every leaf copies, as saved arrays live on
     handed = None if retain_graph else {id(g) for _, _, g in roots}
+    leaf_sums = {}                      # id(leaf) -> (gradient so far, whether we summed it)
 
     check_nan = _anomaly.enabled and _anomaly.check_nan
     node = None                 # the node running: anomaly mode names it if backward fails
@@ -138,12 +163,26 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                             g = g.astype(meta[1])
                     n = deps.get(child)
                     if n is None:                         # a leaf tensor
+                        # a primitive's gradients are fresh arrays it made; a user
+                        # Function's may be tensors the user keeps
+                        fresh = isinstance(node, Op)
+                        key = id(child)
+                        left = leaf_uses[key] - 1
+                        if left or key in leaf_sums:      # used more than once: sum first
+                            prev = leaf_sums.get(key)
+                            if g is not None:
+                                leaf_sums[key] = (g, False) if prev is None or prev[0] is None \
+                                    else (prev[0] + g, True)
+                            elif prev is None:
+                                leaf_sums[key] = (None, False)
+                            if left:
+                                leaf_uses[key] = left
+                                continue
+                            g, fresh = leaf_sums.pop(key)
                         if g is not None:
-                            # a primitive's gradients are fresh arrays it made; a user
-                            # Function's may be tensors the user keeps
                             try:
                                 _accumulate_leaf(child, g, captured,
-                                                 handed if isinstance(node, Op) else None)
+                                                 handed if fresh else None)
                             except Exception:
                                 # a leaf's hook failed: torch blames the leaf's AccumulateGrad
                                 # node, whose forward traceback is that of the op using the leaf
@@ -250,7 +289,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 else:
                     t.grad._data = t.grad._data + g._data
         return
-    _execute(roots, bool(retain_graph))
+    outer = getattr(_local, "callbacks", None) is None
+    if outer:
+        _local.callbacks = []
+    try:
+        _execute(roots, bool(retain_graph))
+        callbacks = _local.callbacks
+        while callbacks:
+            callbacks.pop(0)()
+    finally:
+        if outer:
+            _local.callbacks = None
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

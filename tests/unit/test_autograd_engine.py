@@ -505,3 +505,55 @@ def test_inplace_overwrite_with_a_constant_gives_the_old_history_zero_gradient()
     (y * 3).sum().backward()
     assert np.array_equal(x.grad.numpy(), np.zeros(3, dtype=np.float32))
     assert np.array_equal(y.detach().numpy(), np.full(3, 5.0, dtype=np.float32))
+
+
+# -- a leaf used several times: summed first, accumulated once (PyTorch's AccumulateGrad) -----
+
+def test_a_shared_leaf_is_accumulated_once_with_the_whole_gradient():
+    torch = pytest.importorskip("torch")
+    for lib in (dlbasic, torch):
+        w = lib.tensor([1.0, -2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        seen, after = [], []
+        w.register_hook(lambda g: seen.append(g.detach().numpy().copy()))
+        w.register_post_accumulate_grad_hook(lambda t: after.append(t.grad.numpy().copy()))
+        ((w * w).sum() + (w * 2).sum() + w.sum()).backward()
+        want = 2 * w.detach().numpy() + 3
+        assert len(seen) == 1 and len(after) == 1, lib.__name__
+        np.testing.assert_allclose(seen[0], want)
+        np.testing.assert_allclose(after[0], want)
+        np.testing.assert_allclose(w.grad.numpy(), want)
+
+
+def test_post_accumulate_grad_hook_sees_the_accumulated_grad_and_can_be_removed():
+    w = dlbasic.ones(2, requires_grad=True)
+    calls = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.tolist()))
+    (w * 3).sum().backward()
+    (w * 3).sum().backward()                       # accumulates: the hook sees 3 + 3
+    assert calls == [[3.0, 3.0], [6.0, 6.0]]
+    handle.remove()
+    (w * 3).sum().backward()
+    assert len(calls) == 2
+    with pytest.raises(RuntimeError, match="cannot be registered on non-leaf tensors"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        dlbasic.ones(2).register_post_accumulate_grad_hook(lambda t: None)
+    # autograd.grad does not accumulate, so the hook does not run
+    w.register_post_accumulate_grad_hook(lambda t: calls.append("grad"))
+    dlbasic.autograd.grad((w * 2).sum(), w)
+    assert "grad" not in calls
+
+
+def test_queue_callback_runs_once_backward_has_finished():
+    from dlbasic.autograd.engine import queue_callback
+    w = dlbasic.ones(2, requires_grad=True)
+    order = []
+
+    def hook(t):
+        order.append("hook")
+        queue_callback(lambda: order.append(("callback", t.grad.tolist())))
+    w.register_post_accumulate_grad_hook(hook)
+    (w * 5).sum().backward()
+    assert order == ["hook", ("callback", [5.0, 5.0])]
+    with pytest.raises(RuntimeError, match="only be installed during backward pass"):
+        queue_callback(lambda: None)

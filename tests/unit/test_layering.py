@@ -9,8 +9,8 @@ The layers, bottom to top (docs/architecture.md draws the same diagram):
     autograd             autograd/
     ops                  ops/
     tensor API           _random, _creation, _tensor (dlbasic.Tensor and its methods)
-    library              nn/, optim/, utils/, serialization, _torch_format, _checkpoint_base,
-                         _atomic
+    library              nn/, optim/, utils/, distributed/, serialization, _torch_format,
+                         _checkpoint_base, _atomic
     namespace            dlbasic/__init__.py (torch's top-level names), cuda, backends/
     applications         models/, profiler/, vision/, onnx/
     programs             app/ (training loop, recipes, CLI, demo, plots), and the entry points
@@ -41,7 +41,8 @@ LAYERS = [
     ("autograd", ["dlbasic.autograd"]),
     ("ops", ["dlbasic.ops"]),
     ("tensor API", ["dlbasic._random", "dlbasic._creation", "dlbasic._tensor"]),
-    ("library", ["dlbasic.nn", "dlbasic.optim", "dlbasic.utils", "dlbasic.serialization",
+    ("library", ["dlbasic.nn", "dlbasic.optim", "dlbasic.utils", "dlbasic.distributed",
+                 "dlbasic.serialization",
                  "dlbasic._torch_format", "dlbasic._checkpoint_base", "dlbasic._atomic"]),
     ("namespace", ["dlbasic", "dlbasic.cuda", "dlbasic.backends"]),
     ("applications", ["dlbasic.models", "dlbasic.profiler", "dlbasic.vision", "dlbasic.onnx"]),

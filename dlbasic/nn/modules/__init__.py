@@ -10,3 +10,4 @@ from .loss import *                                                  # noqa: F40
 from .conv import *                                                  # noqa: F401,F403
 from .pooling import *                                               # noqa: F401,F403
 from .batchnorm import *                                             # noqa: F401,F403
+from .sync_batchnorm import *                                        # noqa: F401,F403

@@ -1,0 +1,26 @@
+"""A job in which one rank fails while the others wait in a collective (they must not hang).
+
+    fault.py raise|kill|exit RANK"""
+import os
+import signal
+import sys
+import time
+
+import dlbasic as torch
+import dlbasic.distributed as dist
+
+how, bad = sys.argv[1], int(sys.argv[2])
+dist.init_process_group("mpi")
+rank = dist.get_rank()
+print(f"rank {rank} started", flush=True)
+if rank == bad:
+    time.sleep(0.5)
+    if how == "raise":
+        raise ValueError("a bug in rank %d" % rank)
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "exit":
+        sys.exit(3)
+t = torch.ones(3)
+dist.all_reduce(t)            # the others wait here for the rank that is gone
+print(f"rank {rank} should never get here", flush=True)
