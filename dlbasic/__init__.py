@@ -6,6 +6,7 @@ from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64
                      get_default_dtype, set_default_dtype, promote_types, result_type)
 from ._dtype import bool_ as bool                                  # noqa: A001
 from ._tensor import Tensor, Size, device
+from ._tensor_base import set_default_device, get_default_device
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
                        inference_mode)
 from . import autograd
@@ -18,6 +19,7 @@ from ._creation import *                                          # noqa: F401,F
 from .ops import *                                                # noqa: F401,F403
 from .ops import activation as _activation
 from ._format import set_printoptions
+from ._compile import compile                                     # noqa: A001
 
 half = float16
 float = float32                                                    # noqa: A001
@@ -57,6 +59,18 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     return F.cosine_similarity(x1, x2, dim, eps)
 
 
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """torch.cdist: pairwise p-norm distances between the rows of x1 and of x2 (batched)."""
+    from .linalg.norms import cdist as _cdist
+    return _cdist(x1, x2, p, compute_mode)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """torch.pairwise_distance: the same function as ``dlbasic.nn.functional``'s."""
+    from .nn import functional as F
+    return F.pairwise_distance(x1, x2, p, eps, keepdim)
+
+
 from ._parallel import get_num_threads, set_num_threads   # noqa: E402
 
 
@@ -64,7 +78,7 @@ def __getattr__(name):
     # subpackages load on first use, so ``import dlbasic`` stays light
     import importlib
     if name in ("nn", "optim", "utils", "vision", "models", "profiler", "cuda", "backends",
-                "onnx", "distributed"):
+                "onnx", "distributed", "linalg", "accelerator"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         from . import serialization

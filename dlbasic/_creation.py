@@ -7,7 +7,7 @@ from . import _dtype
 from ._dtype import to_dtype, from_numpy_dtype, TYPE_SHORT as _TYPE_SHORT
 from ._convert import array_from
 from ._random import _rng
-from ._tensor_base import TensorBase, device as _device
+from ._tensor_base import TensorBase, cpu_device, default_device_elsewhere, _CPU
 from .ops._util import broadcast_error
 from .ops.movement import diagonal as _diagonal, reshape, expand, transpose
 
@@ -18,9 +18,17 @@ __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "ful
            "meshgrid", "tril_indices", "triu_indices", "poisson"]
 
 
-def _check_device(device):
-    if device is not None:
-        _device(device)
+def _check_device(device, use_default=True):
+    """Tensors are made on the CPU only: ``device`` -- or, when it is None and ``use_default``,
+    the default device of ``set_default_device`` -- must be the CPU; any other raises torch's
+    error for a device it lacks (``_tensor_base.device_error``)."""
+    if device is None:
+        if not use_default:
+            return
+        device = default_device_elsewhere()
+        if device is None:
+            return
+    cpu_device(device)
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -34,12 +42,13 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
 
 
 def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
-    return tensor(s, dtype=dtype or _dtype.get_default_dtype(), requires_grad=requires_grad)
+    return tensor(s, dtype=dtype or _dtype.get_default_dtype(), device=device,
+                  requires_grad=requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
     """Like ``tensor`` but shares memory with an ndarray or Tensor when the dtype already fits."""
-    _check_device(device)
+    _check_device(device, use_default=not isinstance(data, TensorBase))
     if isinstance(data, TensorBase):
         return data if dtype is None or to_dtype(dtype) is data.dtype else data.to(dtype)
     if isinstance(data, np.ndarray):
@@ -153,16 +162,19 @@ def _like(input, dtype):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    _check_device(device, use_default=False)
     dt, shape = _like(input, dtype)
     return _finish(np.zeros(shape, dt), requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    _check_device(device, use_default=False)
     dt, shape = _like(input, dtype)
     return _finish(np.ones(shape, dt), requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    _check_device(device, use_default=False)
     dt, shape = _like(input, dtype)
     return _finish(np.empty(shape, dt), requires_grad)
 
@@ -170,25 +182,31 @@ def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_fo
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
               memory_format=None):
     _check_fill(fill_value, "full_like")
+    _check_device(device, use_default=False)
     dt, shape = _like(input, dtype)
     return _finish(np.full(shape, fill_value, dt), requires_grad)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return rand(input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    _check_device(device, use_default=False)
+    return rand(input.shape, dtype=dtype or input.dtype, device=_CPU, requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return randn(input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    _check_device(device, use_default=False)
+    return randn(input.shape, dtype=dtype or input.dtype, device=_CPU,
+                 requires_grad=requires_grad)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+    _check_device(device, use_default=False)
     if high is None:
         low, high = 0, low
-    return randint(low, high, input.shape, dtype=dtype or input.dtype)
+    return randint(low, high, input.shape, dtype=dtype or input.dtype, device=_CPU)
 
 
 def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requires_grad=False):
+    _check_device(device)
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, TensorBase) else v for v in (start, end, step)]
@@ -210,6 +228,7 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
 
 
 def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_grad=False):
+    _check_device(device)
     if not isinstance(steps, numbers.Integral):
         raise TypeError(f"linspace(): argument 'steps' (position 3) must be int, not "
                         f"{type(steps).__name__}")
@@ -220,12 +239,14 @@ def linspace(start, end, steps, *, out=None, dtype=None, device=None, requires_g
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    _check_device(device)
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     return _finish(np.logspace(start, end, steps, base=base).astype(_dt(dtype)), requires_grad)
 
 
 def eye(n, m=None, *, out=None, dtype=None, device=None, requires_grad=False):
+    _check_device(device)
     for arg, v in (("n", n), ("m", m)):
         if v is None:
             continue
@@ -256,6 +277,7 @@ def _float_dt(dtype, name, out=None):
 
 def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples on [0, 1)."""
+    _check_device(device)
     dt = _float_dt(dtype, "rand", out)
     shape = _size(size, "rand")
     r = _rng(generator)
@@ -266,6 +288,7 @@ def rand(*size, generator=None, out=None, dtype=None, device=None, requires_grad
 
 def randn(*size, generator=None, out=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
+    _check_device(device)
     dt = _float_dt(dtype, "randn", out)
     shape = _size(size, "randn")
     r = _rng(generator)
@@ -277,6 +300,7 @@ def randn(*size, generator=None, out=None, dtype=None, device=None, requires_gra
 def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, device=None,
             requires_grad=False):
     """Integers uniform on [low, high): randint(high, size) or randint(low, high, size)."""
+    _check_device(device)
     if size is None:
         if high is None:
             raise TypeError("randint() missing required argument 'size'")
@@ -296,6 +320,7 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
 
 
 def randperm(n, *, generator=None, out=None, dtype=None, device=None, requires_grad=False):
+    _check_device(device)
     if not isinstance(n, numbers.Integral):
         raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not "
                         f"{type(n).__name__}")
@@ -418,10 +443,12 @@ def meshgrid(*tensors, indexing="ij"):
 
 
 def tril_indices(row, col, offset=0, *, dtype=None, device=None):
+    _check_device(device)
     r, c = np.tril_indices(row, offset, col)
     return TensorBase._make(np.stack([r, c]).astype(np.int64))
 
 
 def triu_indices(row, col, offset=0, *, dtype=None, device=None):
+    _check_device(device)
     r, c = np.triu_indices(row, offset, col)
     return TensorBase._make(np.stack([r, c]).astype(np.int64))

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _dtype
 from ._dtype import dtype as _dtype_cls, to_dtype, TYPE_SHORT, TYPE_NAMES, C_TYPE_NAMES
-from ._tensor_base import TensorBase, Size, device, set_tensor_class
+from ._tensor_base import TensorBase, Size, device, cpu_device, set_tensor_class
 from ._convert import array_from
 from ._creation import (tensor as _new_tensor, zeros as _zeros, ones as _ones, full as _full,
                         empty as _empty, _check_fill, _check_probabilities)
@@ -21,6 +21,7 @@ from ._random import _rng
 from .autograd import engine
 from .autograd.grad_mode import _state, no_grad
 from .ops import elementwise as E, reduction as R, movement as M, comparison as C
+from .ops import numeric as N
 # (the ops package's name ``matmul`` is the function, which hides the module)
 from .ops.matmul import matmul as _matmul, mm as _mm, bmm as _bmm, mv as _mv, dot as _dot, \
     outer as _outer, inner as _inner
@@ -209,14 +210,14 @@ class Tensor(TensorBase):
         kwargs.pop("non_blocking", None)
         kwargs.pop("memory_format", None)
         if "device" in kwargs:
-            device(kwargs.pop("device"))
+            cpu_device(kwargs.pop("device"))
         for a in args:
             if isinstance(a, TensorBase):
                 dt = a.dtype
             elif isinstance(a, _dtype_cls) or a in (float, int, bool):
                 dt = to_dtype(a)
             elif isinstance(a, (str, device)):
-                device(a)
+                cpu_device(a)
             elif a is not None:
                 raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
         if dt is None or to_dtype(dt).np == self._data.dtype:
@@ -351,6 +352,11 @@ class Tensor(TensorBase):
     all = R.all
     any = R.any
     cumsum = R.cumsum
+    cumprod = N.cumprod
+    diff = N.diff
+    kron = N.kron
+    nan_to_num = N.nan_to_num
+    histc = N.histc
     count_nonzero = R.count_nonzero
     nansum = R.nansum
     median = R.median
@@ -561,6 +567,7 @@ class Tensor(TensorBase):
     rsqrt_ = _inplace_method(E.rsqrt, "rsqrt_")
     sigmoid_ = _inplace_method(E.sigmoid, "sigmoid_")
     tanh_ = _inplace_method(E.tanh, "tanh_")
+    nan_to_num_ = _inplace_method(N.nan_to_num, "nan_to_num_")
     relu_ = _inplace_method(E.relu, "relu_")
     sin_ = _inplace_method(E.sin, "sin_")
     cos_ = _inplace_method(E.cos, "cos_")

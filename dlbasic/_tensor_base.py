@@ -7,6 +7,8 @@ Autograd and the ops see tensors through this class.  ``dlbasic.Tensor`` (``_ten
 ``TensorBase`` plus the methods that run ops (``x.exp()``, ``a + b``, ``x.add_(y)``,
 ``loss.backward()``); it sits above the ops and is the class of every tensor.
 """
+import builtins
+import threading
 import weakref
 
 import numpy as np
@@ -14,7 +16,8 @@ import numpy as np
 from ._dtype import from_numpy_dtype, TYPE_SHORT
 from ._format import format_tensor
 
-__all__ = ["TensorBase", "Size", "device", "shape_str", "size_str"]
+__all__ = ["TensorBase", "Size", "device", "shape_str", "size_str", "cpu_device",
+           "set_default_device", "get_default_device", "CudaNotAvailableError"]
 
 
 def shape_str(shape):
@@ -40,40 +43,163 @@ class Size(tuple):
         return n
 
 
+# torch's device types, in the order its error message lists them
+DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
+                "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                "privateuseone")
+
+
+class CudaNotAvailableError(RuntimeError, AssertionError):
+    """Placing a tensor on a CUDA device.  torch built without CUDA raises AssertionError ("Torch
+    not compiled with CUDA enabled") for this; we raise our own class so that both
+    ``except AssertionError`` (torch's scripts) and ``except RuntimeError`` catch it, and
+    ``python -O`` cannot drop it as it drops an ``assert``."""
+
+
+def _index_of(text):
+    """``'1'`` -> 1 for the part after ``:`` of ``'cuda:1'``: digits without a leading zero."""
+    if not text.isdigit() or not text.isascii() or (len(text) > 1 and text[0] == "0"):
+        return None
+    return int(text)
+
+
 class device:
-    """Only the CPU exists today; 'cuda' is refused with a clear error."""
+    """Where a tensor lives, as ``torch.device``: ``device('cuda:1')``, ``device('cuda', 0)``,
+    ``device('mps')``; ``type``, ``index`` (None when not given), ``str`` gives ``'cuda:1'``.
+
+    Any of torch's device types can be *named* (scripts build ``device('cuda')`` before they
+    ask whether CUDA exists), but dlbasic computes on the CPU only: placing a tensor elsewhere
+    (``cpu_device``) raises.  Used as a context manager it sets the default device for the
+    creation functions, as torch's does.  Unlike torch, a device also equals its string
+    (``x.device == 'cpu'``).
+    """
 
     __slots__ = ("type", "index")
 
     def __init__(self, type="cpu", index=None):
         if isinstance(type, device):
+            if index is not None:
+                raise TypeError("device(): a device argument takes no index")
             type, index = type.type, type.index
-        type = str(type)
-        if ":" in type:
-            type, idx = type.split(":", 1)
-            index = int(idx)
-        if type != "cpu":
-            raise RuntimeError(f"dlbasic runs on the CPU only; device '{type}' is not available")
-        self.type = type
+        elif isinstance(type, int) and not isinstance(type, bool):
+            # torch reads a bare ordinal as an index of the current accelerator
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        elif not isinstance(type, str):
+            raise TypeError(f"device() received an invalid combination of arguments - got "
+                            f"({builtins.type(type).__name__}), but expected one of:\n"
+                            " * (torch.device device)\n * (str type, int index = -1)")
+        text = type
+        name, colon, idx = text.partition(":")
+        if name not in DEVICE_TYPES:
+            raise RuntimeError(f"Expected one of {', '.join(DEVICE_TYPES)} device type at "
+                               f"start of device string: {text}")
+        if colon:
+            if index is not None:
+                raise RuntimeError("type (string) must not include an index because index "
+                                   f"was passed explicitly: {text}")
+            index = _index_of(idx)
+            if index is None:
+                raise RuntimeError(f"Invalid device string: '{text}'")
+        elif index is not None:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"device(): argument 'index' (position 2) must be int, not "
+                                f"{builtins.type(index).__name__}")
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
+            index = int(index)
+        self.type = name
         self.index = index
 
     def __repr__(self):
-        return f"device(type='{self.type}')"
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
 
     def __str__(self):
-        return self.type
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __eq__(self, other):
-        try:
-            return device(other).type == self.type
-        except (RuntimeError, TypeError, ValueError):
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except RuntimeError:
+                return False
+        if not isinstance(other, device):
             return False
+        return other.type == self.type and other.index == self.index
 
     def __hash__(self):
-        return hash(self.type)
+        return hash(str(self))           # equal to its string, so hashed like it
+
+    # ``with device('cpu'): ...`` -- the creation functions' default inside the block
+    def __enter__(self):
+        stack = _default_stack()
+        stack.append(get_default_device())
+        set_default_device(self)
+        return self
+
+    def __exit__(self, *exc):
+        set_default_device(_default_stack().pop())
+        return False
 
 
+_device_cls = device        # TensorBase.cuda's argument named 'device' shadows the class
 _CPU = device("cpu")
+
+
+def device_error(d):
+    """The error for placing a tensor on ``d``, a device other than the CPU."""
+    if d.type == "cuda":
+        return CudaNotAvailableError(
+            f"dlbasic runs on the CPU only (it is not compiled with CUDA enabled): cannot "
+            f"place a tensor on device '{d}'; use device='cpu'")
+    return RuntimeError(f"dlbasic runs on the CPU only (it is not linked with support for "
+                        f"{d.type} devices): cannot place a tensor on device '{d}'; use "
+                        f"device='cpu'")
+
+
+def cpu_device(d):
+    """The device ``d`` names (a str, a ``device``), which must be the CPU: where a tensor is
+    to be placed, any other device raises ``device_error``."""
+    if d is _CPU or d == "cpu":
+        return _CPU
+    d = d if isinstance(d, device) else device(d)
+    if d.type != "cpu":
+        raise device_error(d)
+    return d
+
+
+# torch's default device is per thread (set_default_device, ``with device(...)``)
+_local = threading.local()
+
+
+def _default_stack():
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def set_default_device(device_):
+    """torch.set_default_device: where the creation functions put a tensor when not told (in
+    this thread).  None or 'cpu' is the CPU; another device is accepted here, and refused when
+    a tensor would be created on it."""
+    if device_ is None:
+        _local.device = None
+        return
+    d = device_ if isinstance(device_, device) else device(device_)
+    _local.device = None if d == _CPU else d
+
+
+def get_default_device():
+    """torch.get_default_device: the device ``set_default_device`` chose (the CPU unless told)."""
+    d = getattr(_local, "device", None)
+    return _CPU if d is None else d
+
+
+def default_device_elsewhere():
+    """The default device when it is not the CPU, else None (the creation functions' check)."""
+    return getattr(_local, "device", None)
 
 
 def wrap_dim(dim, ndim):
@@ -286,8 +412,17 @@ class TensorBase:
     def cpu(self):
         return self
 
-    def cuda(self, *args, **kwargs):
-        raise RuntimeError("dlbasic runs on the CPU only; CUDA is not available")
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
+        """Refused: dlbasic has no CUDA (``CudaNotAvailableError``, an AssertionError as torch's
+        without CUDA and a RuntimeError)."""
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        d = device if isinstance(device, _device_cls) else _device_cls(device)
+        if d.type != "cuda":
+            raise RuntimeError(f"Invalid device, must be cuda device (got '{d}')")
+        raise device_error(d)
 
     # -- autograd state -------------------------------------------------------------------
     def detach(self):

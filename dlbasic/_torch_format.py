@@ -47,6 +47,7 @@ import numpy as np
 
 from . import _dtype
 from ._tensor import Tensor, Size, device as _device
+from ._tensor_base import cpu_device
 from ._checkpoint_base import (CheckpointError, TruncatedCheckpointError, _fail, _truncated,
                                _read_member_into, _is_int, _c_strides, _extent, _address,
                                _MAX_DEPTH, _MAX_NDIM)
@@ -1052,7 +1053,7 @@ class MapLocation:
         if map_location is None or isinstance(map_location, dict):
             pass
         elif isinstance(map_location, (str, _device)):
-            _device(map_location)              # 'cuda' raises a clear RuntimeError
+            cpu_device(map_location)           # 'cuda' raises a clear error
         elif callable(map_location):
             self.fn = map_location
         else:

@@ -103,6 +103,9 @@ def build_parser():
     t.add_argument("--progress", choices=["bar", "lines", "none"], default="bar",
                    help="tqdm bar (default; plain lines without tqdm), plain lines, or none")
     t.add_argument("--no-plots", action="store_true", help="do not draw curves.png")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also log every epoch's metrics for TensorBoard in OUT/tensorboard "
+                        "(needs the tensorboard package)")
     t.add_argument("--nproc", type=_positive_int, default=1, metavar="N",
                    help="train data-parallel in N processes on this machine (MPI; "
                         "--batch-size stays the global batch, each process takes 1/N of it)")
@@ -235,7 +238,7 @@ def _cmd_train(args):
             "workers", "out", "resume", "limit_train", "limit_test")
     config = {k: getattr(args, k) for k in keys}
     trainer = Trainer(config, progress=args.progress, overwrite=args.overwrite,
-                      plots=not args.no_plots)
+                      plots=not args.no_plots, tensorboard=args.tensorboard)
     summary = trainer.run()
     if args.nproc > 1:
         from dlbasic import distributed as dist

@@ -379,12 +379,14 @@ class Trainer:
     """
 
     def __init__(self, config, progress="bar", log=print, hooks=None, overwrite=False,
-                 flops=True, plots=True):
+                 flops=True, plots=True, tensorboard=False):
         self.rank, self.world = _distributed_rank_and_size()
         if self.rank:                  # rank 0 speaks and writes for the job
-            log, progress, plots = (lambda *a, **k: None), "none", False
+            log, progress, plots, tensorboard = (lambda *a, **k: None), "none", False, False
         self.log = log
         self.plots = plots
+        self.tensorboard = tensorboard
+        self._tb_writer = None
         self.progress = progress
         self.hooks = dict(hooks or {})
         self.want_flops = flops
@@ -553,6 +555,33 @@ class Trainer:
             self._noted_plot = True
             self.log(missing_note("curves.png"))
 
+    def _log_tensorboard(self, record):
+        """The epoch's metrics as TensorBoard scalars in ``<out>/tensorboard`` (step = epoch).
+        A resumed run's writer purges what a crashed run logged after its checkpoint."""
+        if not self.tensorboard:
+            return
+        if self._tb_writer is None:
+            try:
+                from dlbasic.utils.tensorboard import SummaryWriter
+                self._tb_writer = SummaryWriter(os.path.join(self.out, "tensorboard"),
+                                                purge_step=record["epoch"])
+            except ImportError as exc:
+                self.log(f"note: no TensorBoard logs: {exc}")
+                self.tensorboard = False
+                return
+        w, step = self._tb_writer, record["epoch"]
+        for split in ("train", "test"):
+            w.add_scalar(f"loss/{split}", record[f"{split}_loss"], step)
+            w.add_scalar(f"accuracy/{split}", record[f"{split}_acc"], step)
+        w.add_scalar("lr", record["lr"], step)
+        w.add_scalar("images_per_s", record["images_per_s"], step)
+        w.flush()
+
+    def _close_tensorboard(self):
+        if self._tb_writer is not None:
+            self._tb_writer.close()
+            self._tb_writer = None
+
     # ---- the loop ------------------------------------------------------------------------
     def _batches(self, epoch, start):
         """Yields (k, x ndarray or tensor, y) for batches ``start ..`` of ``epoch``."""
@@ -650,6 +679,7 @@ class Trainer:
         if improved:
             self.save(self.best_path)
         self._write_metrics()
+        self._log_tensorboard(record)
         self.log(f"epoch {record['epoch']}/{cfg['epochs']}: train loss {record['train_loss']:.4f}"
                  f" acc {100 * record['train_acc']:.2f}% | test loss {test_loss:.4f} "
                  f"acc {100 * test_acc:.2f}%{' (best)' if improved else ''} | "
@@ -744,6 +774,7 @@ class Trainer:
         finally:
             if handler_installed:
                 signal.signal(signal.SIGINT, previous)
+            self._close_tensorboard()
         wall = time.perf_counter() - t0
         if interrupted:
             self._interrupted()

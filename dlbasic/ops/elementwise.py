@@ -418,11 +418,12 @@ class RoundedDiv(Op):
 
 def _check_integer_divisor(a, b, name):
     """torch refuses an integer division by zero (NumPy gives 0 and a warning) and any
-    division of bools; a floating division gives inf/nan as IEEE 754 says."""
+    division of bools; a floating division gives inf/nan as IEEE 754 says.  An empty result
+    divides nothing, so a zero divisor there is no error (``a`` empty: the result is)."""
     if a.dtype.kind != "f":
         if a.dtype.kind == "b":
             raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Bool'")
-        if np.count_nonzero(b) != b.size:
+        if a.size and np.count_nonzero(b) != b.size:
             raise RuntimeError("ZeroDivisionError")
 
 

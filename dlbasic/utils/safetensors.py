@@ -26,7 +26,8 @@ import os
 import numpy as np
 
 from .._atomic import atomic_write
-from .._tensor import Tensor, device as _device
+from .._tensor import Tensor
+from .._tensor_base import cpu_device as _cpu_device
 
 __all__ = ["save", "save_file", "load", "load_file", "save_model", "load_model"]
 
@@ -163,7 +164,7 @@ def load_file(filename, device="cpu", *, backend="mmap"):
     naming the file.
     """
     st = _safetensors()
-    _device(device)
+    _cpu_device(device)
     where = os.fsdecode(filename)
     options = {} if backend == "mmap" else {"backend": backend}   # older packages lack it
     try:

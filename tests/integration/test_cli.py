@@ -326,3 +326,36 @@ def test_demo_without_data_explains_how_to_get_it(tmp_path, capsys):
     assert demo.main(["--data-dir", str(empty), "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
     assert "dataset-fashion-mnist" in err and "--data-dir" in err and "Traceback" not in err
+
+
+def test_tensorboard_logs_every_epoch_and_a_resume_continues_them(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    data = fashion_mnist_dir()
+    cfg = dict(model="mlp", epochs=2, batch_size=100, limit_train=600, limit_test=300,
+               data_dir=data, out=tmp_path / "tb", seed=1)
+
+    def stop(trainer):
+        trainer.stop_requested = True
+    train_mod.Trainer(cfg, progress="none", log=lambda *a: None, plots=False, tensorboard=True,
+                      hooks={"after_epoch": stop}).run()
+    train_mod.Trainer(dict(out=tmp_path / "tb", resume=True), progress="none",
+                      log=lambda *a: None, plots=False, tensorboard=True).run()
+    acc = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    acc.Reload()
+    with open(tmp_path / "tb" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    for tag, field in (("loss/train", "train_loss"), ("accuracy/test", "test_acc"),
+                       ("lr", "lr")):
+        events = acc.Scalars(tag)
+        assert [e.step for e in events] == [1, 2], tag
+        np.testing.assert_allclose([e.value for e in events], [float(r[field]) for r in rows],
+                                   rtol=1e-6)
+
+
+def test_tensorboard_flag_on_the_command_line(tmp_path):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    assert main(_train_args(out, "--tensorboard", "--no-plots",
+                            data=fashion_mnist_dir())) == 0
+    assert any(n.startswith("events.out.tfevents.") for n in os.listdir(out / "tensorboard"))

@@ -207,6 +207,21 @@ def check_raises(fn, shapes=None, inputs=None, dtype="float32"):
     return t_exc.value, d_exc.value
 
 
+def assert_same_error(t_call, d_call, same_message=True):
+    """``t_call`` (torch) and ``d_call`` (dlbasic) both raise, the same builtin exception type
+    and, unless told otherwise, the same message (``torch.`` read as ``dlbasic.``)."""
+    with pytest.raises(Exception) as t_exc:
+        t_call()
+    with pytest.raises(Exception) as d_exc:
+        d_call()
+    base = next(c for c in t_exc.type.__mro__ if c.__module__ == "builtins")
+    assert issubclass(d_exc.type, base), f"dlbasic {d_exc.type}: {d_exc.value}; torch " \
+                                         f"{t_exc.type}: {t_exc.value}"
+    if same_message:
+        assert str(d_exc.value) == str(t_exc.value).replace("torch.", "dlbasic.")
+    return t_exc.value, d_exc.value
+
+
 def to_torch_state(module):
     """A dlbasic module's state_dict as torch tensors."""
     return {k: torch.tensor(v.numpy()) for k, v in module.state_dict().items()}

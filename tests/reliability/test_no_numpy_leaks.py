@@ -428,8 +428,8 @@ def test_catalogue_is_large_and_without_duplicates():
     # torch's IndexError comes from computing the output size (a dim -2 on a 1-d tensor); the
     # clearer refusal says which inputs the op takes
     ("F.adaptive_avg_pool2d(L.ones(2), 1)", RuntimeError, IndexError, "clearer"),
-    # torch raises AssertionError("Torch not compiled with CUDA enabled"), an assert that
-    # ``python -O`` would drop; dlbasic refuses the device with a RuntimeError
+    # torch raises AssertionError("Torch not compiled with CUDA enabled"); dlbasic's error is
+    # that class too and also a RuntimeError, raised explicitly so ``python -O`` keeps it
     ("L.ones(2).to('cuda')", RuntimeError, AssertionError, "no assert for a user error"),
     # torch's dim>0 kernel answers with RuntimeError("INDICES element is out of DATA bounds");
     # its dim 0 kernel (and dlbasic, for every dim) with IndexError("index out of range in self")

@@ -42,9 +42,11 @@ LAYERS = [
     ("ops", ["dlbasic.ops"]),
     ("tensor API", ["dlbasic._random", "dlbasic._creation", "dlbasic._tensor"]),
     ("library", ["dlbasic.nn", "dlbasic.optim", "dlbasic.utils", "dlbasic.distributed",
+                 "dlbasic.linalg",
                  "dlbasic.serialization",
                  "dlbasic._torch_format", "dlbasic._checkpoint_base", "dlbasic._atomic"]),
-    ("namespace", ["dlbasic", "dlbasic.cuda", "dlbasic.backends"]),
+    ("namespace", ["dlbasic", "dlbasic.cuda", "dlbasic.backends", "dlbasic.accelerator",
+                   "dlbasic._compile"]),
     ("applications", ["dlbasic.models", "dlbasic.profiler", "dlbasic.vision", "dlbasic.onnx"]),
     ("programs", ["dlbasic.app", "dlbasic.cli", "dlbasic.demo", "dlbasic.__main__"]),
 ]

@@ -2,7 +2,7 @@
 import math
 
 from ... import _creation
-from ..._tensor import device as _device
+from ..._tensor_base import cpu_device as _cpu_device
 from .. import init
 from .. import functional as _F
 from ..parameter import Parameter
@@ -13,7 +13,7 @@ __all__ = ["Identity", "Linear", "Bilinear", "LazyLinear"]
 
 def _empty(shape, device, dtype):
     if device is not None:
-        _device(device)
+        _cpu_device(device)
     return _creation.empty(*shape, dtype=dtype)
 
 

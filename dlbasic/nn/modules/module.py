@@ -12,6 +12,7 @@ import numpy as np
 from ... import _dtype
 from ..._dtype import TYPE_NAMES as _TYPE_NAMES
 from ..._tensor import Tensor, device as _device
+from ..._tensor_base import cpu_device as _cpu_device
 from ..._tensor_base import size_str as _size_text
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter, Buffer
@@ -478,7 +479,7 @@ class Module:
             else:
                 raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
         if dev is not None:
-            _device(dev)       # raises the CPU-only RuntimeError for 'cuda'
+            _cpu_device(dev)   # raises the CPU-only error for 'cuda'
         if dt is None:
             return self
         dt = _dtype.to_dtype(dt)
@@ -503,7 +504,13 @@ class Module:
         return self
 
     def cuda(self, device=None):
-        raise RuntimeError("dlbasic runs on the CPU only; CUDA is not available")
+        """Refused as ``Tensor.cuda`` refuses it: dlbasic has no CUDA."""
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        _cpu_device(device)
+        return self
 
     def share_memory(self):
         return self

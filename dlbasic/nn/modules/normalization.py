@@ -2,7 +2,7 @@
 import numbers
 
 from ... import _creation
-from ..._tensor import device as _device
+from ..._tensor_base import cpu_device as _cpu_device
 from .. import init
 from .. import functional as _F
 from ..parameter import Parameter
@@ -18,7 +18,7 @@ class LayerNorm(Module):
                  device=None, dtype=None):
         super().__init__()
         if device is not None:
-            _device(device)
+            _cpu_device(device)
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
@@ -46,7 +46,7 @@ class GroupNorm(Module):
                  dtype=None):
         super().__init__()
         if device is not None:
-            _device(device)
+            _cpu_device(device)
         if num_channels % num_groups != 0:
             raise ValueError("num_channels must be divisible by num_groups")
         self.num_groups = num_groups
