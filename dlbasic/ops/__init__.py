@@ -4,4 +4,5 @@ from .reduction import *            # noqa: F401,F403
 from .movement import *             # noqa: F401,F403
 from .matmul import *               # noqa: F401,F403
 from .comparison import *           # noqa: F401,F403
-from . import elementwise, reduction, movement, matmul, comparison   # noqa: F401
+from .numeric import *              # noqa: F401,F403
+from . import elementwise, reduction, movement, matmul, comparison, numeric   # noqa: F401

@@ -27,7 +27,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["OpCall", "cost", "numel", "n_grads", "matmul_like", "conv_macs", "elementwise",
+__all__ = ["OpCall", "cost", "numel", "n_grads", "matmul_like", "conv_macs", "factorization",
+           "elementwise",
            "transcendental", "reduction", "softmax_like", "loss", "no_cost", "ShapeOnly",
            "SHAPE_ONLY", "shape_only_here", "zeros_like_product"]
 
@@ -98,6 +99,20 @@ def conv_macs(out_shape, weight_shape):
     """MACs of a convolution: every output element is a dot product over
     ``cin/groups * kh * kw`` (= weight_shape[1:]) inputs."""
     return numel(out_shape) * numel(weight_shape[1:])
+
+
+def factorization(call):
+    """A LAPACK routine on a batch of m x n matrices (inverse, solve, determinant, Cholesky,
+    QR, SVD, eigh, pinv, lstsq): counted as m * n * min(m, n) multiply-accumulates per
+    matrix, the order of their cost (the constant factor differs between routines and is not
+    modelled); backward costs about as much again for each input needing a gradient."""
+    shape = call.in_shapes[0]
+    m, n = (shape[-2], shape[-1]) if len(shape) >= 2 else (1, numel(shape))
+    batch = numel(shape[:-2]) if len(shape) >= 2 else 1
+    macs = batch * m * n * min(m, n)
+    grads = n_grads(call, range(len(call.in_shapes)))
+    return cost(macs=macs, matmul_flops=2 * macs, backward=2 * macs * grads,
+                exact_matmul_flops=2 * macs)
 
 
 # -- elementwise, reductions, losses ----------------------------------------------------------

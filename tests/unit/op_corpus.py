@@ -29,6 +29,11 @@ def _calls():
     seq = _t(2, 3, 8)
     idx = dlbasic.tensor([[0, 2, 1, 0], [1, 0, 2, 2], [2, 1, 0, 1]])
     target = dlbasic.tensor([1, 0, 3])
+    sq = dlbasic.tensor(np.random.default_rng(5).standard_normal((3, 3)) + 3 * np.eye(3),
+                        requires_grad=True)
+    spd = dlbasic.tensor(np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]]),
+                         requires_grad=True)
+    L = dlbasic.linalg
     return {
         # elementwise
         "add": lambda: x + y, "add_alpha": lambda: dlbasic.add(x, y, alpha=2),
@@ -108,10 +113,20 @@ def _calls():
         "unsqueeze": lambda: x.unsqueeze(0), "setitem": _setitem(x, y),
         # reductions
         "amax": lambda: x.amax(1), "cumsum": lambda: x.cumsum(1),
+        "cumprod": lambda: x.cumprod(1),
         "logsumexp": lambda: x.logsumexp(1),
         "max_all": lambda: x.max(), "max_dim": lambda: x.max(1)[0], "mean": lambda: x.mean(),
         "norm": lambda: x.norm(), "prod": lambda: x.prod(1), "std": lambda: x.std(1),
         "sum": lambda: x.sum(), "var": lambda: x.var(1),
+        # linear algebra
+        "vector_norm": lambda: L.vector_norm(x, 3), "inv": lambda: L.inv(sq),
+        "inv_ex": lambda: L.inv_ex(sq).inverse, "solve": lambda: L.solve(sq, x),
+        "solve_triangular": lambda: L.solve_triangular(sq.triu(), x, upper=True),
+        "det": lambda: L.det(sq), "slogdet": lambda: L.slogdet(sq).logabsdet,
+        "pinv": lambda: L.pinv(x), "lstsq": lambda: L.lstsq(_t(5, 3), _t(5, 2)).solution,
+        "cholesky": lambda: L.cholesky(spd), "qr": lambda: L.qr(x.t()),
+        "svd": lambda: L.svd(x, full_matrices=False), "svdvals": lambda: L.svdvals(x),
+        "eigh": lambda: L.eigh(spd), "eigvalsh": lambda: L.eigvalsh(spd),
     }
 
 
