@@ -6,3 +6,4 @@ from .conv import *                                                  # noqa: F40
 from .pooling import *                                               # noqa: F401,F403
 from .normalization import *                                         # noqa: F401,F403
 from .batchnorm import *                                             # noqa: F401,F403
+from .spatial import *                                               # noqa: F401,F403

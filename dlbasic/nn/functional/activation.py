@@ -6,13 +6,16 @@ from ..._tensor import Tensor
 from ..._random import _rng
 from ...ops import elementwise as E
 from ...ops import activation as A
+from ...ops import movement as M
+from ...ops._util import wrap_dim
 # softmax and log_softmax are Tensor methods too, so they (and softmin) live with their ops
 from ...ops.activation import softmax, log_softmax, softmin, _check_tensor, _float
 
 __all__ = ["sigmoid", "tanh", "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu",
            "rrelu", "rrelu_", "elu", "elu_", "selu", "selu_", "celu", "celu_", "logsigmoid",
            "softmax", "log_softmax", "softmin", "softplus", "gelu", "silu", "mish", "hardtanh",
-           "hardtanh_", "hardsigmoid", "hardswish", "threshold", "threshold_"]
+           "hardtanh_", "hardsigmoid", "hardswish", "threshold", "threshold_", "glu",
+           "softsign", "tanhshrink", "softshrink", "hardshrink"]
 
 
 def _maybe_inplace(input, inplace, fn, *args, **kwargs):
@@ -231,3 +234,50 @@ def threshold(input, threshold, value, inplace=False):
 def threshold_(input, threshold, value):
     return _maybe_inplace(input, True, _threshold, threshold, value)
 
+
+
+# -- compositions: their gradients are those of the ops they are made of ---------------------
+
+def glu(input, dim=-1):
+    """Gated linear unit: split ``input`` in halves a, b along ``dim``; a * sigmoid(b)."""
+    _check_tensor(input, "glu")
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = wrap_dim(dim, input.ndim)
+    n = input.shape[d]
+    if n % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size {n}")
+    a = M.narrow(input, d, 0, n // 2)
+    b = M.narrow(input, d, n // 2, n // 2)
+    return E.mul(a, E.sigmoid(b))
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    _check_tensor(input, "softsign")
+    return E.div(input, E.add(E.abs(input), 1))
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    _check_tensor(input, "tanhshrink")
+    return E.sub(input, E.tanh(input))
+
+
+def _check_lambd(lambd, name):
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd for x > lambd, x + lambd for x < -lambd, 0 between."""
+    _float(input, "softshrink")
+    _check_lambd(lambd, "softshrink")
+    return E.where(input > lambd, E.sub(input, lambd),
+                   E.where(input < -lambd, E.add(input, lambd), 0.0))
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    _float(input, "hardshrink")
+    return E.where(E.abs(input) > lambd, input, 0.0)

@@ -74,6 +74,12 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    spatial = 1
+    for s in input.shape[2:]:
+        spatial *= s
+    if input.ndim >= 2 and spatial == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"{_size_str(input.shape)}")
     N, C = input.shape[:2]
     x = input.reshape((1, N * C) + tuple(input.shape[2:]))
     rm = running_mean.repeat(N) if running_mean is not None else None

@@ -10,9 +10,11 @@ from ...autograd.grad_mode import no_grad
 from ...ops.linear import LinearBias, LinearNoBias
 from ...ops.dropout import NativeDropout, dropout_mask
 from ...ops.embedding import Embedding as _EmbeddingOp
+from ...ops import movement as _M, reduction as _R
+from ...ops.matmul import matmul as _matmul
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
-           "feature_alpha_dropout", "alpha_dropout", "embedding", "one_hot"]
+           "feature_alpha_dropout", "alpha_dropout", "embedding", "embedding_bag", "one_hot"]
 
 
 def _check_tensor(x, name, fn):
@@ -203,6 +205,85 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         _embedding_renorm(weight, idx, max_norm, norm_type)
     return _EmbeddingOp.apply(weight, indices=idx, padding_idx=padding_idx,
                                           scale_grad_by_freq=scale_grad_by_freq)
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
+                  mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False,
+                  padding_idx=None):
+    """Sums, means or maxima of bags of embeddings, without materialising the bags' indices
+    as a padded batch.  A 2-D ``input`` (B, N) is B bags of N indices; a 1-D ``input`` is cut
+    into bags at ``offsets`` (bag b = input[offsets[b]:offsets[b+1]]).  ``per_sample_weights``
+    (mode 'sum') weights each index; ``padding_idx`` entries are left out of every bag (and of
+    its count, for the mean); an empty bag gives zeros.
+
+    sum / mean: out = A @ embedding(input), A[b, i] = w_i (or 1 / |bag b|) for i in bag b --
+    one matrix product, so the gradient reaches both the weight and per_sample_weights.
+    max: the elementwise maximum of each bag (the gradient goes to the maxima)."""
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences. However, found "
+                             f"offsets of type {type(offsets)}")
+        bags, n = input.shape
+        starts = np.arange(bags) * n
+        flat = input.reshape(-1)
+        if per_sample_weights is not None:
+            per_sample_weights = per_sample_weights.reshape(-1)
+    elif input.ndim == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        if offsets.ndim != 1:
+            raise ValueError("offsets has to be a 1D Tensor")
+        starts = offsets._data.astype(np.int64)
+        if include_last_offset:
+            starts = starts[:-1]
+        flat = input
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension "
+                         f"{input.ndim}")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                "on GitHub.")
+        if tuple(per_sample_weights.shape) != tuple(flat.shape):
+            raise ValueError(f"embedding_bag: If per_sample_weights "
+                             f"({per_sample_weights.shape}) is not None, then it must "
+                             f"have the same shape as the input ({input.shape})")
+    m = flat.shape[0]
+    ends = np.append(starts[1:], m) if not include_last_offset or input.ndim == 2 \
+        else offsets._data.astype(np.int64)[1:]
+    if starts.size and (starts[0] != 0 and input.ndim == 1):
+        raise RuntimeError("offsets[0] has to be 0, i.e., the first sequence in the mini-batch "
+                           "has to start from position 0. However, got " + str(int(starts[0])))
+    rows = embedding(flat, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+    idx = flat._data
+    keep = np.ones(m, bool) if padding_idx is None else \
+        idx != (padding_idx if padding_idx >= 0 else weight.shape[0] + padding_idx)
+    n_bags = len(starts)
+    if mode == "max":
+        outs = []
+        for b in range(n_bags):
+            members = np.flatnonzero(keep[starts[b]:ends[b]]) + starts[b]
+            if members.size:
+                outs.append(_R.amax(rows[Tensor._make(members)], 0))
+            else:
+                outs.append(Tensor._make(np.zeros(weight.shape[1], weight._data.dtype)))
+        if not outs:
+            return Tensor._make(np.zeros((0, weight.shape[1]), weight._data.dtype))
+        return _M.stack(outs)
+    a = np.zeros((n_bags, m), weight._data.dtype)
+    for b in range(n_bags):
+        members = np.flatnonzero(keep[starts[b]:ends[b]]) + starts[b]
+        if members.size:
+            a[b, members] = 1.0 / members.size if mode == "mean" else 1.0
+    a = Tensor._make(a)
+    if per_sample_weights is not None:
+        a = a * per_sample_weights.reshape(1, -1)
+    return _matmul(a, rows)
 
 
 def one_hot(tensor, num_classes=-1):

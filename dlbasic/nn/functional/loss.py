@@ -16,10 +16,13 @@ from ...ops import elementwise as E
 from ...ops import loss as L
 from ...ops._util import promote, broadcast_error, shape_str
 from ...autograd.grad_mode import _state
-from .activation import log_softmax
+from .activation import log_softmax, logsigmoid
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy", "kl_div"]
+           "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy", "kl_div",
+           "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
+           "multilabel_soft_margin_loss", "cosine_embedding_loss", "pairwise_distance",
+           "triplet_margin_loss", "multi_margin_loss", "poisson_nll_loss", "gaussian_nll_loss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -358,4 +361,179 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         loss = E.where(positive, target * E.log(safe), 0.0) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+# -- margin, embedding and likelihood losses: compositions of differentiable ops ---------------
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                        reduction="mean"):
+    """max(0, -y (x1 - x2) + margin): y = 1 asks x1 to rank above x2, y = -1 below."""
+    _check_tensors("margin_ranking_loss", input1=input1, input2=input2, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension "
+                           f"but got sizes: input1: {_size(input1.shape)}, input2: "
+                           f"{_size(input2.shape)}, target: {_size(target.shape)} ")
+    loss = (-target * (input1 - input2) + margin).clamp(min=0)
+    return _reduce(loss, reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
+                         reduction="mean"):
+    """x where y = 1, max(0, margin - x) where y = -1 (torch adds both terms for any other y)."""
+    _check_tensors("hinge_embedding_loss", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    zeros = E.mul(input, 0.0)
+    margin_term = E.where(target != 1, (margin - input).clamp(min=0), zeros)
+    self_term = E.where(target != -1, input, zeros)
+    return _reduce(margin_term + self_term, reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """log(1 + exp(-y x)), y in {1, -1}."""
+    _check_tensors("soft_margin_loss", input=input, target=target)
+    _not_differentiable("soft_margin_loss", "target", target)          # as torch 2.13
+    reduction = _reduction(reduction, size_average, reduce)
+    return _reduce(-logsigmoid(target * input), reduction)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    """Per sample: mean over the C classes of -(y log sigmoid(x) + (1 - y) log sigmoid(-x))."""
+    _check_tensors("multilabel_soft_margin_loss", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.ndim - 1
+    loss = loss.sum(dim=class_dim) / input.shape[class_dim]
+    return _reduce(loss, reduction)
+
+
+_EPSILON = 1e-12          # torch's cosine_embedding_loss adds it to both squared magnitudes
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
+                          reduction="mean"):
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1."""
+    _check_tensors("cosine_embedding_loss", input1=input1, input2=input2, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if target.ndim not in (0, 1):
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    want = 2 if target.ndim == 1 else 1
+    if input1.ndim != want or input2.ndim != want:
+        raise RuntimeError(f"{target.ndim}D target tensor expects {want}D input tensors, but "
+                           f"found inputs with sizes {_size(input1.shape)} and "
+                           f"{_size(input2.shape)}.")
+    dim = target.ndim
+    prod = (input1 * input2).sum(dim)
+    mag1 = (input1 * input1).sum(dim) + _EPSILON
+    mag2 = (input2 * input2).sum(dim) + _EPSILON
+    cos = prod / E.sqrt(mag1 * mag2)
+    zeros = E.mul(cos, 0.0)
+    pos = E.where(target == 1, 1 - cos, zeros)
+    neg = E.where(target == -1, (cos - margin).clamp(min=0), zeros)
+    return _reduce(pos + neg, reduction)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p over the last dimension (eps keeps the gradient finite at 0)."""
+    _check_tensors("pairwise_distance", x1=x1, x2=x2)
+    dim = max(x1.ndim, x2.ndim) - 1
+    return (x1 - x2 + eps).norm(p, dim if dim >= 0 else None, keepdim)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    """max(0, margin + d(a, p) - d(a, n)) with d the pairwise p-norm distance; ``swap`` uses
+    min(d(a, n), d(p, n)) as the negative's distance."""
+    _check_tensors("triplet_margin_loss", anchor=anchor, positive=positive, negative=negative)
+    reduction = _reduction(reduction, size_average, reduce)
+    a, pos, neg = anchor.ndim, positive.ndim, negative.ndim
+    if not (a == pos == neg):
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have "
+                           f"the same number of dimensions, but got: anchor {a}D, positive "
+                           f"{pos}D, and negative {neg}D inputs")
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = E.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    loss = (margin + d_pos - d_neg).clamp(min=0)
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean"):
+    """Multi-class hinge: per sample, sum over i != y of w_y max(0, margin - x_y + x_i)^p / C."""
+    _check_tensors("multi_margin_loss", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    if input.ndim > 2 or (input.ndim == 2 and target.ndim != 1) or target.ndim > 1:
+        raise RuntimeError(f"inconsistent target size, expected {_size(input.shape[:1])} but "
+                           f"got {_size(target.shape)}")
+    x = input if input.ndim == 2 else input.reshape(1, -1)
+    y = target.reshape(-1)
+    n, c = x.shape
+    if y.shape[0] != n:
+        raise RuntimeError(f"inconsistent target size, expected {n} but got "
+                           f"{_size(target.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= c):
+        raise RuntimeError("target out of range")
+    x_y = x.gather(1, y.reshape(-1, 1))
+    terms = (margin - x_y + x).clamp(min=0)
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * weight[y].reshape(-1, 1)
+    other = Tensor._make(np.arange(c)[None, :] != y.numpy()[:, None])
+    loss = E.where(other, terms, 0.0).sum(1) / c
+    if input.ndim < 2:
+        loss = loss.reshape(target.shape) if target.ndim else loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
+                     reduce=None, reduction="mean"):
+    """Poisson negative log likelihood of ``target`` counts: exp(x) - y x when ``input`` is the
+    log rate (``log_input``), else x - y log(x + eps); ``full`` adds Stirling's approximation
+    y log y - y + log(2 pi y) / 2 of log(y!) where y > 1."""
+    _check_tensors("poisson_nll_loss", input=input, target=target)
+    reduction = _reduction(reduction, size_average, reduce)
+    if log_input:
+        loss = E.exp(input) - target * input
+    else:
+        loss = input - target * E.log(input + eps)
+    if full:
+        safe = E.where(target > 1, target, 1.0)
+        stirling = safe * E.log(safe) - safe + 0.5 * E.log(2 * np.pi * safe)
+        loss = loss + E.where(target > 1, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """Gaussian negative log likelihood: (log(var) + (x - y)^2 / var) / 2 (+ log(2 pi) / 2 when
+    ``full``).  ``var`` has the input's shape, or lacks its last dimension, or has 1 there
+    (one variance per sample); it is clamped to at least ``eps`` for the value while its
+    gradient passes unchanged, as torch's in-place clamp under no_grad does."""
+    _check_tensors("gaussian_nll_loss", input=input, target=target)
+    if not isinstance(var, Tensor):
+        var = E.mul(input.detach(), 0.0) + float(var)
+    if var.shape != input.shape:
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    if bool((var < 0).any()):
+        raise ValueError("var has negative entry/entries")
+    var = var + (var.detach().clamp(min=eps) - var.detach())
+    d = input - target
+    loss = 0.5 * (E.log(var) + d * d / var)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
     return _reduce(loss, reduction)

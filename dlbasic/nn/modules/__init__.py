@@ -10,4 +10,7 @@ from .loss import *                                                  # noqa: F40
 from .conv import *                                                  # noqa: F401,F403
 from .pooling import *                                               # noqa: F401,F403
 from .batchnorm import *                                             # noqa: F401,F403
+from .instancenorm import *                                          # noqa: F401,F403
+from .pixelshuffle import *                                          # noqa: F401,F403
+from .rnn import *                                                   # noqa: F401,F403
 from .sync_batchnorm import *                                        # noqa: F401,F403
