@@ -337,3 +337,32 @@ def _step_tensor(state):
         state["step"] = st
     return st
 
+
+
+def _check_adam_options(lr, betas, eps, weight_decay):
+    """torch's checks (and messages) of the options the Adam family shares."""
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+def _zeros_state(state, params, *names):
+    """Create ``state[p][name]`` (zeros like p) and a 0-d float32 ``step`` where missing;
+    return one list of arrays per name, in order, and the list of step arrays."""
+    lists = [[] for _ in names]
+    steps = []
+    for p in params:
+        st = state[p]
+        for name, out in zip(names, lists):
+            if name not in st:
+                st[name] = Tensor._make(np.zeros_like(p._data))
+            out.append(st[name]._data)
+        steps.append(_step_tensor(st)._data)
+    return lists, steps

@@ -31,10 +31,27 @@ RMSPROP_CASES = _grid(momentum=[0, 0.9], centered=[False, True], weight_decay=[0
                       maximize=[False, True], alpha=[0.99, 0.3])
 ADAGRAD_CASES = _grid(lr_decay=[0, 0.05], weight_decay=[0, 0.1],
                       initial_accumulator_value=[0, 0.1], maximize=[False, True])
+ADADELTA_CASES = _grid(rho=[0.9, 0.5], eps=[1e-6, 1e-3], weight_decay=[0, 0.1],
+                       maximize=[False, True])
+ADAMAX_CASES = _grid(betas=[(0.9, 0.999), (0.3, 0.5)], weight_decay=[0, 0.1],
+                     maximize=[False, True])
+NADAM_CASES = _grid(betas=[(0.9, 0.999), (0.3, 0.5)], weight_decay=[0, 0.1],
+                    momentum_decay=[4e-3, 0.1], decoupled_weight_decay=[False, True],
+                    maximize=[False, True])
+RADAM_CASES = _grid(betas=[(0.9, 0.999), (0.3, 0.5)], weight_decay=[0, 0.1],
+                    decoupled_weight_decay=[False, True], maximize=[False, True])
+ASGD_CASES = _grid(lambd=[1e-4, 0.1], alpha=[0.75, 0.5], t0=[1e6, 5], weight_decay=[0, 0.1],
+                   maximize=[False, True])
+RPROP_CASES = _grid(etas=[(0.5, 1.2), (0.3, 1.5)], step_sizes=[(1e-6, 50), (1e-3, 0.02)],
+                    maximize=[False, True])
 
 ALL_CASES = ([("SGD", c) for c in SGD_CASES] + [("Adam", c) for c in ADAM_CASES]
              + [("AdamW", c) for c in ADAMW_CASES] + [("RMSprop", c) for c in RMSPROP_CASES]
-             + [("Adagrad", c) for c in ADAGRAD_CASES])
+             + [("Adagrad", c) for c in ADAGRAD_CASES]
+             + [("Adadelta", c) for c in ADADELTA_CASES]
+             + [("Adamax", c) for c in ADAMAX_CASES] + [("NAdam", c) for c in NADAM_CASES]
+             + [("RAdam", c) for c in RADAM_CASES] + [("ASGD", c) for c in ASGD_CASES]
+             + [("Rprop", c) for c in RPROP_CASES])
 
 
 def _case_id(case):
@@ -106,6 +123,12 @@ def test_trajectory_matches_torch_float64(case):
     ("AdamW", dict()),
     ("RMSprop", dict(momentum=0.5, centered=True)),
     ("Adagrad", dict(lr_decay=0.01)),
+    ("Adadelta", dict(weight_decay=1e-3)),
+    ("Adamax", dict(weight_decay=1e-3)),
+    ("NAdam", dict(decoupled_weight_decay=True, weight_decay=1e-2)),
+    ("RAdam", dict(weight_decay=1e-3)),
+    ("ASGD", dict(t0=3)),
+    ("Rprop", dict()),
 ])
 def test_trajectory_matches_torch_float32_and_stays_float32(name, opts):
     params, grads = _problem(np.float32, seed=1)
@@ -135,6 +158,12 @@ def _to_dlbasic(obj):
     ("AdamW", dict(weight_decay=0.1)),
     ("RMSprop", dict(momentum=0.9, centered=True)),
     ("Adagrad", dict(initial_accumulator_value=0.1)),
+    ("Adadelta", dict(rho=0.5)),
+    ("Adamax", dict()),
+    ("NAdam", dict()),
+    ("RAdam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("ASGD", dict(t0=4)),
+    ("Rprop", dict(etas=(0.4, 1.3))),
 ])
 def test_state_dict_round_trip_mid_training_continues_identically(name, opts, tmp_path):
     params, grads = _problem(np.float64, seed=2)
@@ -316,3 +345,30 @@ def test_mlp_training_loop_with_clipping_and_scheduler_matches_torch(name, opts)
         assert losses[1] == pytest.approx(losses[0], rel=1e-4, abs=1e-5), step
     for (k, a), b in zip(net_t.state_dict().items(), net_d.state_dict().values()):
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=2e-5, rtol=1e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("Adadelta", dict(rho=1.5)), ("Adadelta", dict(eps=-1.0)),
+    ("Adamax", dict(betas=(1.0, 0.9))), ("Adamax", dict(lr=-1.0)),
+    ("NAdam", dict(momentum_decay=-1.0)), ("NAdam", dict(betas=(0.9, 1.0))),
+    ("RAdam", dict(weight_decay=-1.0)), ("RAdam", dict(eps=-1e-8)),
+    ("ASGD", dict(lr=-0.1)), ("ASGD", dict(weight_decay=-0.1)),
+    ("Rprop", dict(etas=(1.5, 1.2))), ("Rprop", dict(lr=-1.0)),
+])
+def test_bad_options_raise_torchs_error(name, kwargs):
+    with pytest.raises(ValueError) as t_err:
+        getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], **kwargs)
+    with pytest.raises(ValueError) as d_err:
+        getattr(doptim, name)([dlbasic.zeros(2, requires_grad=True)], **kwargs)
+    assert str(d_err.value) == str(t_err.value)
+
+
+@pytest.mark.parametrize("name", ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"])
+def test_defaults_and_param_group_keys_match_torch(name):
+    t = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    d = getattr(doptim, name)([dlbasic.zeros(2, requires_grad=True)])
+    t_group = {k: v for k, v in t.param_groups[0].items() if k != "params"}
+    d_group = {k: v for k, v in d.param_groups[0].items() if k != "params"}
+    assert sorted(d_group) == sorted(t_group)
+    for k, v in t_group.items():
+        assert d_group[k] == v, k
