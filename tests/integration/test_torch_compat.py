@@ -1759,8 +1759,11 @@ def test_cuda_and_backends_namespaces_pick_the_cpu():
     assert torch.backends.mps.is_available() is False
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     assert torch.ones(2).to(device).device.type == "cpu"
+    # torch builds the device object and refuses only when memory is placed on it
+    cuda = torch.device("cuda")
+    assert cuda.type == "cuda" and str(cuda) == "cuda"
     with pytest.raises(RuntimeError, match="CPU only"):
-        torch.device("cuda")
+        torch.ones(2).to(cuda)
 
 
 def test_kl_div_gradient_and_zero_targets_match_torch():
