@@ -270,6 +270,48 @@ def w7_resnet20(repeats):
     return summarize("W7 resnet20 step b128 1x28x28", interleave(fns, repeats))
 
 
+def _lstm_lm(lib):
+    """A word-level LSTM language model's core: 2-layer LSTM 128 -> 256 and a 1000-way head."""
+    nn = lib.nn
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(128, 256, num_layers=2)
+            self.head = nn.Linear(256, 1000)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0])
+    return LM()
+
+
+def w8_lstm(repeats):
+    """A truncated-BPTT step: 35 time steps x batch 32 of 128 features, SGD, cross-entropy
+    of every step's 1000-way prediction."""
+    dl, torch = _libs()
+    torch.manual_seed(0)
+    tm, dm = _lstm_lm(torch), _lstm_lm(dl)
+    copy_weights(tm, dm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((35, 32, 128)).astype(np.float32)
+    y = rng.integers(0, 1000, (35 * 32,))
+
+    def step_fn(lib, model):
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        xt, yt = lib.tensor(x), lib.tensor(y)
+
+        def step():
+            opt.zero_grad()
+            loss = lib.nn.functional.cross_entropy(model(xt).reshape(-1, 1000), yt)
+            loss.backward()
+            opt.step()
+        return step
+    fns = {"dlbasic": step_fn(dl, dm), "torch": step_fn(torch, tm)}
+    for f in fns.values():
+        f()
+    return summarize("W8 LSTM 2x256 step 35x32", interleave(fns, repeats))
+
+
 def _peak_rss(workload, lib):
     """Peak resident memory (MiB) of a fresh process running a few steps of ``workload``."""
     code = (f"import benchmarks.run as b; b._rss_child({workload!r}, {lib!r})")
@@ -304,7 +346,7 @@ def _rss_child(workload, libname):
 
 
 WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference,
-             "W6": w6_demo_epoch, "W7": w7_resnet20}
+             "W6": w6_demo_epoch, "W7": w7_resnet20, "W8": w8_lstm}
 
 
 def machine():

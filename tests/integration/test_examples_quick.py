@@ -20,6 +20,7 @@ OUTPUTS = {
     "07_resnet.py": ["07_resnet.png"],
     "08_losses.py": ["08_losses.png"],
     "09_flops.py": ["09_flops.png"],
+    "10_char_lstm.py": ["10_char_lstm.png"],
 }
 
 
