@@ -64,6 +64,24 @@ def _gradients(outs, inputs, grad_outputs, strict, fn):
     return tuple(result)
 
 
+def _vectors(v, like, when_none):
+    """``v`` as a tuple of tensors shaped like ``like`` (ones when None, which torch allows
+    only for one single-element tensor), with torch's errors."""
+    if v is None:
+        if len(like) != 1 or like[0].numel() != 1:
+            raise RuntimeError(f"The vector v can only be None if {when_none}.")
+        return (TensorBase._make(np.ones(like[0].shape, like[0]._data.dtype)),)
+    _, vs = _tuple(v, "v")
+    if len(vs) != len(like):
+        raise RuntimeError(f"v is a tuple of invalid length: should be {len(like)} but got "
+                           f"{len(vs)}.")
+    for i, (a, t) in enumerate(zip(vs, like)):
+        if tuple(a.shape) != tuple(t.shape):
+            raise RuntimeError(f"Entry {i} in v has invalid size: should be {list(t.shape)} "
+                               f"but got {list(a.shape)}.")
+    return vs
+
+
 def _out(values, is_tuple):
     return tuple(values) if is_tuple else values[0]
 
@@ -74,20 +92,8 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     in_tuple, inputs = _tuple(inputs, "inputs")
     inputs = _grad_inputs(inputs)
     out_tuple, outs = _run(func, inputs)
-    if v is None:
-        if len(outs) != 1 or outs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the user-provided function "
-                               "returns a single Tensor with a single element.")
-        vs = (TensorBase._make(np.ones(outs[0].shape, outs[0]._data.dtype)),)
-    else:
-        _, vs = _tuple(v, "v")
-        if len(vs) != len(outs):
-            raise RuntimeError(f"v is a tuple of invalid length: should be {len(outs)} but "
-                               f"got {len(vs)}.")
-        for i, (a, o) in enumerate(zip(vs, outs)):
-            if tuple(a.shape) != tuple(o.shape):
-                raise RuntimeError(f"Entry {i} in v has invalid size: should be "
-                                   f"{list(o.shape)} but got {list(a.shape)}.")
+    vs = _vectors(v, outs, "the user-provided function returns a single Tensor with a single "
+                           "element")
     grads = _gradients(outs, inputs, vs, strict, "vjp")
     return _out([o.detach() for o in outs], out_tuple), _out(grads, in_tuple)
 
@@ -142,21 +148,8 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v): the Jacobian-vector product, from the reverse-mode Jacobian."""
     _no_create_graph(create_graph, "jvp")
     in_tuple, ins = _tuple(inputs, "inputs")
-    if v is None:
-        if len(ins) != 1 or ins[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the "
-                               "user-provided function is a single Tensor with a single "
-                               "element.")
-        vs = (TensorBase._make(np.ones(ins[0].shape, ins[0]._data.dtype)),)
-    else:
-        _, vs = _tuple(v, "v")
-        if len(vs) != len(ins):
-            raise RuntimeError(f"v is a tuple of invalid length: should be {len(ins)} but got "
-                               f"{len(vs)}.")
-        for i, (a, x) in enumerate(zip(vs, ins)):
-            if tuple(a.shape) != tuple(x.shape):
-                raise RuntimeError(f"Entry {i} in v has invalid size: should be "
-                                   f"{list(x.shape)} but got {list(a.shape)}.")
+    vs = _vectors(v, ins, "the input to the user-provided function is a single Tensor "
+                          "with a single element")
     leaves = _grad_inputs(ins)
     out_tuple, outs = _run(func, leaves)
     products = []

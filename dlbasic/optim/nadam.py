@@ -14,8 +14,8 @@ The second line is the Nesterov look-ahead: the momentum of the *next* step is a
 import numpy as np
 
 from .._tensor import Tensor
-from ..backend.updates import effective_grad, lerp_
-from .optimizer import Optimizer, _scalar, _check_adam_options, _zeros_state
+from ..backend.updates import lerp_
+from .optimizer import Optimizer, _scalar, _check_adam_options, _decayed_grad, _zeros_state
 
 __all__ = ["NAdam"]
 
@@ -26,11 +26,7 @@ def _nadam(params, grads, exp_avgs, exp_avg_sqs, mu_products, state_steps, *, lr
     for i, d in enumerate(params):
         state_steps[i] += 1
         step = float(state_steps[i])
-        if decoupled_weight_decay and weight_decay != 0:
-            d *= 1 - lr * weight_decay
-            g = effective_grad(d, grads[i], maximize, 0)
-        else:
-            g = effective_grad(d, grads[i], maximize, weight_decay)
+        g = _decayed_grad(d, grads[i], lr, weight_decay, decoupled_weight_decay, maximize)
         bias2 = 1 - beta2 ** step
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))

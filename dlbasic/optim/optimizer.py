@@ -21,6 +21,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd import enable_grad, no_grad
+from ..backend.updates import effective_grad
 
 __all__ = ["Optimizer", "required"]
 
@@ -366,3 +367,13 @@ def _zeros_state(state, params, *names):
             out.append(st[name]._data)
         steps.append(_step_tensor(st)._data)
     return lists, steps
+
+
+def _decayed_grad(d, grad, lr, weight_decay, decoupled, maximize):
+    """The gradient of NAdam/RAdam's update: with ``decoupled`` weight decay the parameter
+    shrinks in place first (p *= 1 - lr * weight_decay, AdamW's rule), otherwise the decay is
+    the L2 term added to the gradient."""
+    if decoupled and weight_decay != 0:
+        d *= 1 - lr * weight_decay
+        return effective_grad(d, grad, maximize, 0)
+    return effective_grad(d, grad, maximize, weight_decay)

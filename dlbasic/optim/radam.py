@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from ..backend.updates import effective_grad, lerp_
-from .optimizer import Optimizer, _scalar, _check_adam_options, _zeros_state
+from ..backend.updates import lerp_
+from .optimizer import Optimizer, _scalar, _check_adam_options, _decayed_grad, _zeros_state
 
 __all__ = ["RAdam"]
 
@@ -30,11 +30,7 @@ def _radam(params, grads, exp_avgs, exp_avg_sqs, state_steps, *, lr, betas, eps,
     for i, d in enumerate(params):
         state_steps[i] += 1
         step = float(state_steps[i])
-        if decoupled_weight_decay and weight_decay != 0:
-            d *= 1 - lr * weight_decay
-            g = effective_grad(d, grads[i], maximize, 0)
-        else:
-            g = effective_grad(d, grads[i], maximize, weight_decay)
+        g = _decayed_grad(d, grads[i], lr, weight_decay, decoupled_weight_decay, maximize)
         m, v = exp_avgs[i], exp_avg_sqs[i]
         lerp_(m, g, 1 - beta1)
         v *= beta2
