@@ -15,6 +15,8 @@ The arithmetic is done by the backend's kernels ``conv2d_forward``, ``conv2d_bac
 and ``conv2d_backward_input`` (im2col + GEMM, in ``dlbasic/backend/conv.py``); this op states
 the math, handles 1-D and unbatched inputs, and decides what backward needs.
 """
+import numpy as np
+
 from ..autograd.function import Op
 from ..backend import kernels
 from . import _flops
@@ -93,6 +95,103 @@ class Convolution(Op):
                 dx = dx[:, :, 0, :]
             if self.unbatched:
                 dx = dx[0]
+        if len(need) > 2:
+            return dx, dw, db
+        return dx, dw
+
+
+class ConvTranspose(Op):
+    """y = conv_transpose(x, W) + b: the gradient of a convolution with respect to its input,
+    used as a layer (1 or 2 spatial dims).  W is (C_in, C_out / groups, kh, kw).
+
+    Each input pixel scatters a copy of the kernel, scaled by its value, onto the output at
+    stride s: y[h] = sum_{i, j} x[i] W[j] over h = i s - p + j d.  Without padding that is
+    exactly ``conv2d_backward_input`` of the unpadded convolution whose input is the full
+    output (size (H - 1) s + d (k - 1) + 1); ``padding`` p crops p rows from its start, and
+    the output size (with ``output_padding``) decides where it ends -- rows past the full
+    output are zeros.  The backward is that convolution read forwards (local gradient x
+    upstream gradient), on the upstream gradient placed back into the full output's frame:
+
+        dL/dx = conv(g_full, W)   (same stride, dilation, groups; no padding)
+        dL/dW = the convolution's weight gradient with g_full as its input and x as upstream
+        dL/db = sum of g over batch and positions
+    """
+    _torch_name = "ConvolutionBackward0"
+    _saved_attrs = ("x", "w")
+
+    @staticmethod
+    def flops(call):
+        """Every input element meets every weight of its group once: the MACs of the
+        convolution it transposes (+ the bias on each output)."""
+        w = call.in_shapes[1]
+        has_bias = len(call.in_shapes) > 2 and _flops.numel(call.in_shapes[2]) > 0
+        macs = _flops.numel(call.in_shapes[0]) * _flops.numel(w[1:])
+        return _flops.matmul_like(call, macs, _flops.numel(w[1:]), has_bias)
+
+    def forward(self, x, w, b=None, *, stride, padding, dilation, groups, out_spatial):
+        nd = len(stride)
+        self.unbatched = x.ndim == nd + 1
+        if self.unbatched:
+            x = x[None]
+        if nd == 1:
+            x, w = x[:, :, None, :], w[:, :, None, :]
+            stride, dilation, padding = (1,) + stride, (1,) + dilation, (0,) + padding
+            out_spatial = (1,) + out_spatial
+        full = tuple((x.shape[2 + i] - 1) * stride[i] + dilation[i] * (w.shape[2 + i] - 1) + 1
+                     for i in range(2))
+        yfull = kernels.conv2d_backward_input(x, w, (x.shape[0], w.shape[1] * groups) + full,
+                                              stride, ((0, 0), (0, 0)), dilation, groups)
+        y = np.zeros((x.shape[0], yfull.shape[1]) + tuple(out_spatial), yfull.dtype)
+        y_win, f_win = self._windows(padding, out_spatial, full)
+        y[y_win] = yfull[f_win]
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        self.geom = (nd, stride, padding, dilation, groups, w.shape, full, out_spatial)
+        nx, nw = self.needs_input_grad[:2]
+        self.x = x if nw else None
+        self.w = w if nx or nw else None
+        if nd == 1:
+            y = y[:, :, 0, :]
+        return y[0] if self.unbatched else y
+
+    @staticmethod
+    def _windows(padding, out_spatial, full):
+        """The matching index windows of the output and of the full (unpadded) output: the
+        output starts ``padding`` rows into the full one and may run past its end."""
+        y_win, f_win = [slice(None), slice(None)], [slice(None), slice(None)]
+        for p, o, f in zip(padding, out_spatial, full):
+            n = max(0, min(o, f - p))
+            y_win.append(slice(0, n))
+            f_win.append(slice(p, p + n))
+        return tuple(y_win), tuple(f_win)
+
+    def backward(self, g):
+        nd, stride, padding, dilation, groups, wshape, full, out_spatial = self.geom
+        if self.unbatched:
+            g = g[None]
+        if nd == 1:
+            g = g[:, :, None, :]
+        need = self.needs_input_grad
+        dx = dw = db = None
+        if need[0] or need[1]:
+            gfull = np.zeros(g.shape[:2] + full, g.dtype)
+            y_win, f_win = self._windows(padding, out_spatial, full)
+            gfull[f_win] = g[y_win]
+            dx_full, saved = kernels.conv2d_forward(gfull, self.w, None, stride,
+                                                    ((0, 0), (0, 0)), dilation, groups,
+                                                    keep_input=need[1])
+            if need[0]:
+                dx = dx_full[:, :, 0, :] if nd == 1 else dx_full
+                if self.unbatched:
+                    dx = dx[0]
+            if need[1]:
+                dw = kernels.conv2d_backward_weight(saved, self.x, wshape, stride, dilation,
+                                                    groups)
+                if nd == 1:
+                    dw = dw[:, :, 0, :]
+        if len(need) > 2 and need[2]:
+            N, O = g.shape[:2]
+            db = g.reshape(N, O, -1).sum(2).sum(0)
         if len(need) > 2:
             return dx, dw, db
         return dx, dw

@@ -21,6 +21,7 @@ OUTPUTS = {
     "08_losses.py": ["08_losses.png"],
     "09_flops.py": ["09_flops.png"],
     "10_char_lstm.py": ["10_char_lstm.png"],
+    "11_autoencoder.py": ["11_autoencoder.png"],
 }
 
 
@@ -31,11 +32,20 @@ def test_every_topic_has_an_example():
         assert required in EXAMPLES
 
 
+# examples that train on the real Fashion-MNIST (CI fails without it; elsewhere they skip)
+NEEDS_DATA = {"11_autoencoder.py"}
+
+
 @pytest.mark.parametrize("script", EXAMPLES)
 def test_example_quick_mode(script, tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
+    extra = []
+    if script in NEEDS_DATA:
+        from tests.conftest import fashion_mnist_dir
+        extra = ["--data-dir", str(fashion_mnist_dir())]
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", script), "--quick",
-                           "--out", str(tmp_path)], capture_output=True, text=True, env=env,
+                           "--out", str(tmp_path)] + extra, capture_output=True, text=True,
+                          env=env,
                           timeout=180, cwd=str(tmp_path))
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "all claims hold" in proc.stdout

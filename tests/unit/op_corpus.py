@@ -73,6 +73,8 @@ def _calls():
                                            training=True),
         "conv2d": lambda: F.conv2d(img, _t(4, 3, 3, 3), _t(4), padding=1),
         "conv1d": lambda: F.conv1d(seq, _t(5, 3, 3)),
+        "conv_transpose2d": lambda: F.conv_transpose2d(img, _t(3, 2, 3, 3), _t(2), stride=2,
+                                                       padding=1, output_padding=1),
         "dropout": lambda: F.dropout(x, 0.5, training=True),
         "embedding": lambda: F.embedding(dlbasic.tensor([1, 0, 2]), _t(4, 3)),
         "linear": lambda: F.linear(x, _t(5, 4), _t(5)),

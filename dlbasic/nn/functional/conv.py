@@ -10,9 +10,9 @@ from ..._dtype import TYPE_NAMES
 from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...ops import _flops
-from ...ops.conv import Convolution
+from ...ops.conv import Convolution, ConvTranspose
 
-__all__ = ["conv1d", "conv2d", "pad"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad"]
 
 
 def _shape(s):
@@ -126,6 +126,82 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over (N, C, L) or unbatched (C, L) input."""
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nd,
+                    fname):
+    for arg, t, pos in (("input", input, 1), ("weight", weight, 2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{fname}() argument '{arg}' (position {pos}) must be Tensor, not "
+                            f"{type(t).__name__}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
+                           f"{fname}, but got input of size: {_shape(input.shape)}")
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{fname}: expected a {nd + 2}-D weight (C_in, C_out/groups, "
+                           f"kernel...), got one of size {_shape(weight.shape)}")
+    stride = _tuple_arg(stride, nd, "stride")
+    dilation = _tuple_arg(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        raise RuntimeError(f"{fname}: padding must be an int or a tuple of ints, not "
+                           f"{padding!r}")
+    pad = _tuple_arg(padding, nd, "padding")
+    out_pad = _tuple_arg(output_padding, nd, "output_padding")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("non-positive dilation is not supported")
+    if any(v < 0 for v in pad):
+        raise RuntimeError("negative padding is not supported")
+    if any(v < 0 for v in out_pad):
+        raise RuntimeError("negative output_padding is not supported")
+    if any(op >= s and op >= d for op, s, d in zip(out_pad, stride, dilation)):
+        raise RuntimeError(f"output padding must be smaller than either stride or dilation, "
+                           f"but got output_padding={list(out_pad)}, stride={list(stride)}, "
+                           f"dilation={list(dilation)}")
+    groups = int(groups)
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    wshape = tuple(weight.shape)
+    bshape = input.shape if input.ndim == nd + 2 else (1,) + tuple(input.shape)
+    if bshape[1] != wshape[0] or wshape[0] % groups:
+        raise RuntimeError(f"Given transposed=1, weight of size {_shape(wshape)}, expected "
+                           f"input{_shape(bshape)} to have {wshape[0]} channels, but got "
+                           f"{bshape[1]} channels instead")
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != wshape[1] * groups):
+        raise RuntimeError(f"Given transposed=1, weight of size {_shape(wshape)}, expected "
+                           f"bias to be 1-dimensional with {wshape[1] * groups} elements, but "
+                           f"got bias of size {_shape(bias.shape)} instead")
+    if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
+        raise RuntimeError(f"Input type ({_type_name(input)}) and weight type "
+                           f"({_type_name(weight)}) should be the same")
+    k = wshape[2:]
+    out_spatial = tuple((bshape[2 + i] - 1) * stride[i] - 2 * pad[i]
+                        + dilation[i] * (k[i] - 1) + out_pad[i] + 1 for i in range(nd))
+    if any(o <= 0 for o in out_spatial):
+        raise RuntimeError(f"{fname}: the output would have size {list(out_spatial)}: too "
+                           f"much padding for this input and kernel")
+    params = dict(stride=stride, padding=pad, dilation=dilation, groups=groups,
+                  out_spatial=out_spatial)
+    if bias is None:
+        return ConvTranspose.apply(input, weight, **params)
+    return ConvTranspose.apply(input, weight, bias, **params)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transposed 2-D convolution (the gradient of conv2d with respect to its input) over
+    (N, C_in, H, W); weight (C_in, C_out/groups, kh, kw).  Output size per dim:
+    (H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, 2, "conv_transpose2d")
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transposed 1-D convolution over (N, C_in, L); weight (C_in, C_out/groups, k)."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, 1, "conv_transpose1d")
 
 
 # -- pad -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from .. import functional as F
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -25,6 +25,7 @@ class _ConvNd(Module):
     """Shared constructor, init and repr of Conv1d / Conv2d (torch's _ConvNd)."""
 
     _nd = 2
+    _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -60,11 +61,13 @@ class _ConvNd(Module):
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
-        self.transposed = False
+        self.transposed = self._transposed
         self.output_padding = (0,) * nd
         self.groups = groups
         self.padding_mode = padding_mode
-        shape = (out_channels, in_channels // groups) + kernel_size
+        # a transposed convolution's weight is (C_in, C_out / groups, k...), as torch's
+        shape = ((in_channels, out_channels // groups) if self._transposed
+                 else (out_channels, in_channels // groups)) + kernel_size
         self.weight = Parameter(_creation.empty(*shape, dtype=dtype))
         if bias:
             self.bias = Parameter(_creation.empty(out_channels, dtype=dtype))
@@ -123,3 +126,72 @@ class Conv1d(_ConvNd):
         p = self._parameters
         return F.conv1d(input, p["weight"], p["bias"], self.stride, self.padding,
                         self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """ConvTranspose1d / ConvTranspose2d: torch's argument order (output_padding before groups,
+    dilation after bias) and ``forward(input, output_size=None)``."""
+
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for '
+                             f"{type(self).__name__}")
+        if isinstance(padding, str):
+            raise ValueError(f"{type(self).__name__}: padding must be an int or a tuple, "
+                             f"got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, device, dtype)
+        self.output_padding = _ntuple(output_padding, self._nd)
+
+    def _output_padding(self, input, output_size):
+        """The output padding that gives ``output_size`` (torch's rule: any size from the
+        smallest output up to stride - 1 more)."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        size = list(output_size)[-nd:]
+        if len(size) != nd:
+            raise ValueError(f"ConvTranspose{nd}D: for {input.ndim}D input, output_size must "
+                             f"have {nd} or {nd + 2} elements (got {len(output_size)})")
+        pads = []
+        for i in range(nd):
+            dim = input.shape[input.ndim - nd + i]
+            smallest = ((dim - 1) * self.stride[i] - 2 * self.padding[i]
+                        + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
+            largest = smallest + self.stride[i] - 1
+            if not smallest <= size[i] <= largest:
+                raise ValueError(f"requested an output size of {size}, but valid sizes range "
+                                 f"from {smallest} to {largest} (for an input of "
+                                 f"{list(input.shape[2:])})")
+            pads.append(size[i] - smallest)
+        return tuple(pads)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """The transposed 2-D convolution ("deconvolution"): each input pixel scatters a scaled
+    copy of the kernel; it upsamples by ``stride``.  (N, C_in, H, W) -> (N, C_out, H_out,
+    W_out), H_out = (H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1."""
+
+    _nd = 2
+
+    def forward(self, input, output_size=None):
+        p = self._parameters
+        return F.conv_transpose2d(input, p["weight"], p["bias"], self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """The transposed 1-D convolution: (N, C_in, L) -> (N, C_out, L_out)."""
+
+    _nd = 1
+
+    def forward(self, input, output_size=None):
+        p = self._parameters
+        return F.conv_transpose1d(input, p["weight"], p["bias"], self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
