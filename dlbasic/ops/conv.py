@@ -25,6 +25,14 @@ from ._flops import SHAPE_ONLY, shape_only_here, zeros_like_product
 __all__ = []
 
 
+def _as_nchw(g, unbatched, nd):
+    """An upstream gradient as the 4-D (N, C, H, W) array the kernels take: a batch of one
+    for an unbatched input, height 1 for a 1-D convolution."""
+    if unbatched:
+        g = g[None]
+    return g[:, :, None, :] if nd == 1 else g
+
+
 class Convolution(Op):
     """y = conv(x, W) + b for 1 or 2 spatial dims (see module doc).
 
@@ -75,10 +83,7 @@ class Convolution(Op):
 
     def backward(self, g):
         nd, xshape, wshape, stride, padding, dilation, groups = self.geom
-        if self.unbatched:
-            g = g[None]
-        if nd == 1:
-            g = g[:, :, None, :]
+        g = _as_nchw(g, self.unbatched, nd)
         need = self.needs_input_grad
         dx = dw = db = None
         if need[1]:
@@ -86,8 +91,7 @@ class Convolution(Op):
             if nd == 1:
                 dw = dw[:, :, 0, :]
         if len(need) > 2 and need[2]:
-            N, O = g.shape[:2]
-            db = g.reshape(N, O, -1).sum(2).sum(0)
+            db = g.reshape(g.shape[0], g.shape[1], -1).sum(2).sum(0)
         if need[0]:
             dx = kernels.conv2d_backward_input(g, self.w, xshape, stride, padding, dilation,
                                                groups)
@@ -167,10 +171,7 @@ class ConvTranspose(Op):
 
     def backward(self, g):
         nd, stride, padding, dilation, groups, wshape, full, out_spatial = self.geom
-        if self.unbatched:
-            g = g[None]
-        if nd == 1:
-            g = g[:, :, None, :]
+        g = _as_nchw(g, self.unbatched, nd)
         need = self.needs_input_grad
         dx = dw = db = None
         if need[0] or need[1]:
@@ -190,8 +191,7 @@ class ConvTranspose(Op):
                 if nd == 1:
                     dw = dw[:, :, 0, :]
         if len(need) > 2 and need[2]:
-            N, O = g.shape[:2]
-            db = g.reshape(N, O, -1).sum(2).sum(0)
+            db = g.reshape(g.shape[0], g.shape[1], -1).sum(2).sum(0)
         if len(need) > 2:
             return dx, dw, db
         return dx, dw

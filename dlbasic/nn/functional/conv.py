@@ -32,16 +32,31 @@ def _tuple_arg(value, n, name):
     return (int(value),) * n
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fname):
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}() argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"{fname}() argument 'weight' (position 2) must be Tensor, not "
-                        f"{type(weight).__name__}")
+def _check_operands(input, weight, nd, fname):
+    """Both are tensors; the input is (N, C, *spatial) or unbatched (C, *spatial)."""
+    for arg, t, pos in (("input", input, 1), ("weight", weight, 2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{fname}() argument '{arg}' (position {pos}) must be Tensor, not "
+                            f"{type(t).__name__}")
     if input.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
                            f"{fname}, but got input of size: {_shape(input.shape)}")
+
+
+def _check_geometry(stride, dilation, groups):
+    """Positive strides, dilations and groups (torch's messages); ``groups`` as an int."""
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("non-positive dilation is not supported")
+    groups = int(groups)
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    return groups
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fname):
+    _check_operands(input, weight, nd, fname)
     if weight.ndim != nd + 2:
         if input.ndim == nd + 2:
             raise RuntimeError(f"Expected {weight.ndim}-dimensional input for {weight.ndim}-"
@@ -70,13 +85,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fname):
         if any(v < 0 for v in p):
             raise RuntimeError("negative padding is not supported")
         pads = tuple((v, v) for v in p)
-    if any(s <= 0 for s in stride):
-        raise RuntimeError("non-positive stride is not supported")
-    if any(d <= 0 for d in dilation):
-        raise RuntimeError("non-positive dilation is not supported")
-    groups = int(groups)
-    if groups <= 0:
-        raise RuntimeError("non-positive groups is not supported")
+    groups = _check_geometry(stride, dilation, groups)
     wshape = tuple(weight.shape)
     if wshape[0] % groups != 0:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
@@ -130,13 +139,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nd,
                     fname):
-    for arg, t, pos in (("input", input, 1), ("weight", weight, 2)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{fname}() argument '{arg}' (position {pos}) must be Tensor, not "
-                            f"{type(t).__name__}")
-    if input.ndim not in (nd + 1, nd + 2):
-        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
-                           f"{fname}, but got input of size: {_shape(input.shape)}")
+    _check_operands(input, weight, nd, fname)
     if weight.ndim != nd + 2:
         raise RuntimeError(f"{fname}: expected a {nd + 2}-D weight (C_in, C_out/groups, "
                            f"kernel...), got one of size {_shape(weight.shape)}")
@@ -147,10 +150,7 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
                            f"{padding!r}")
     pad = _tuple_arg(padding, nd, "padding")
     out_pad = _tuple_arg(output_padding, nd, "output_padding")
-    if any(s <= 0 for s in stride):
-        raise RuntimeError("non-positive stride is not supported")
-    if any(d <= 0 for d in dilation):
-        raise RuntimeError("non-positive dilation is not supported")
+    groups = _check_geometry(stride, dilation, groups)
     if any(v < 0 for v in pad):
         raise RuntimeError("negative padding is not supported")
     if any(v < 0 for v in out_pad):
@@ -159,9 +159,6 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
         raise RuntimeError(f"output padding must be smaller than either stride or dilation, "
                            f"but got output_padding={list(out_pad)}, stride={list(stride)}, "
                            f"dilation={list(dilation)}")
-    groups = int(groups)
-    if groups <= 0:
-        raise RuntimeError("non-positive groups is not supported")
     wshape = tuple(weight.shape)
     bshape = input.shape if input.ndim == nd + 2 else (1,) + tuple(input.shape)
     if bshape[1] != wshape[0] or wshape[0] % groups:
