@@ -15,7 +15,9 @@ Faults: once a group is initialised, an exception that ends a rank's script abor
 exits non-zero, after the failing rank has printed its traceback headed by its rank.
 """
 import enum
+import os
 import sys
+import time
 import traceback
 import warnings
 
@@ -159,15 +161,36 @@ def _abort_on_exception(exc_type, exc, tb):
     rank, size = world.rank(), world.size()
     text = "".join(traceback.format_exception(exc_type, exc, tb))
     sys.stderr.write("".join(f"[rank {rank}] {line}\n" for line in text.rstrip().split("\n")))
-    sys.stderr.write(f"dlbasic.distributed: rank {rank} of {size} failed with "
-                     f"{exc_type.__name__}: {exc}; aborting all {size} ranks\n")
+    abort(1, f"dlbasic.distributed: rank {rank} of {size} failed with "
+             f"{exc_type.__name__}: {exc}; aborting all {size} ranks\n")
+
+
+# How long a failing rank waits between writing its message and MPI_Abort: the launcher
+# forwards each rank's stderr through a pipe, and an abort that comes first can lose it.
+_ABORT_GRACE_S = 0.5
+
+
+def abort(code=1, message=None):
+    """End every rank of the job now (MPI_Abort), with exit status ``code``.
+
+    ``message`` (one line saying why) goes to stderr first; under ``dlbasic run`` it is also
+    left in the launcher's report folder ($DLBASIC_RUN_REPORTS), so the launcher can repeat it
+    after the job even when the abort overtook the forwarding of this rank's output."""
+    if message:
+        sys.stderr.write(message)
+        folder = os.environ.get("DLBASIC_RUN_REPORTS")
+        if folder and os.path.isdir(folder):
+            try:
+                with open(os.path.join(folder, f"rank-{os.getpid()}.txt"), "a") as f:
+                    f.write(message)
+            except OSError:
+                pass                                 # the report is a courtesy, the abort is not
     sys.stderr.flush()
-    abort(1)
-
-
-def abort(code=1):
-    """End every rank of the job now (MPI_Abort), with exit status ``code``."""
+    sys.stdout.flush()
+    if message:
+        time.sleep(_ABORT_GRACE_S)
     _mpi().COMM_WORLD.Abort(int(code))
+    os._exit(int(code))         # MPI_Abort may return before the launcher ends this process
 
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1,

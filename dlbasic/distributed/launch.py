@@ -32,10 +32,8 @@ def rank_environment():
 
 
 def _abort(code, message):
-    sys.stderr.write(message)
-    sys.stderr.flush()
     from .distributed_c10d import abort
-    abort(code)
+    abort(code, message)
 
 
 def main(argv=None):
@@ -64,8 +62,9 @@ def main(argv=None):
             return 0
         status = code if isinstance(code, int) else 1
         if size > 1:
-            text = "" if isinstance(code, int) else f"{code}\n"
-            _abort(status, f"{text}dlbasic run: rank {rank} of {size} exited with status "
+            if not isinstance(code, int):
+                sys.stderr.write(f"{code}\n")
+            _abort(status, f"dlbasic run: rank {rank} of {size} exited with status "
                            f"{status}; aborting all {size} ranks\n")
         if not isinstance(code, int):
             sys.stderr.write(f"{code}\n")
@@ -73,9 +72,10 @@ def main(argv=None):
     except BaseException as exc:                      # noqa: B902 -- every failure aborts
         if size > 1:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            _abort(1, "".join(f"[rank {rank}] {line}\n" for line in text.rstrip().split("\n"))
-                   + f"dlbasic run: rank {rank} of {size} failed with {type(exc).__name__}: "
-                     f"{exc}; aborting all {size} ranks\n")
+            sys.stderr.write("".join(f"[rank {rank}] {line}\n"
+                                     for line in text.rstrip().split("\n")))
+            _abort(1, f"dlbasic run: rank {rank} of {size} failed with {type(exc).__name__}: "
+                      f"{exc}; aborting all {size} ranks\n")
         raise
     return 0
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 __all__ = ["find_mpiexec", "mpiexec_flavour", "build_command", "run"]
 
@@ -114,7 +115,31 @@ def run(script_args, nproc_per_node=1, hostfile=None, module=False, mpiexec=None
     if not module and not os.path.isfile(script_args[0]):
         raise LaunchError(f"no such script: {script_args[0]}")
     cmd = build_command(script_args, nproc_per_node, hostfile, module, mpiexec)
-    try:
-        return subprocess.call(cmd, env=child_environment(nproc_per_node))
-    except KeyboardInterrupt:
-        return 130
+    with tempfile.TemporaryDirectory(prefix="dlbasic-run-") as reports:
+        env = child_environment(nproc_per_node)
+        env["DLBASIC_RUN_REPORTS"] = reports
+        try:
+            status = subprocess.call(cmd, env=env)
+        except KeyboardInterrupt:
+            return 130
+        if status != 0:
+            _repeat_reports(reports)
+    return status
+
+
+def _repeat_reports(folder):
+    """After a failed job, say again which rank failed and why (each failing rank of this
+    machine left one line in ``folder``): an abort can overtake the forwarding of a rank's
+    own output, and this summary is the launcher's, so it always reaches the user."""
+    lines = []
+    for name in sorted(os.listdir(folder)):
+        try:
+            with open(os.path.join(folder, name)) as f:
+                lines += [line for line in f.read().splitlines() if line.strip()]
+        except OSError:
+            continue
+    for line in lines:
+        for prefix in ("dlbasic run: ", "dlbasic.distributed: "):
+            line = line[len(prefix):] if line.startswith(prefix) else line
+        sys.stderr.write(f"dlbasic run: the job failed: {line}\n")
+    sys.stderr.flush()
