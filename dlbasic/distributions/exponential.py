@@ -1,0 +1,66 @@
+"""Exponential(rate): density rate e^(-rate x) on x >= 0; rsample = -log(1 - u) / rate."""
+import numbers
+
+from .._creation import rand as _rand
+from .._tensor_base import Size
+from ..ops import elementwise as E
+from . import constraints
+from .distribution import Distribution
+from .utils import broadcast_all
+
+__all__ = ["Exponential"]
+
+
+class Exponential(Distribution):
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, rate, validate_args=None):
+        (self.rate,) = broadcast_all(rate)
+        batch_shape = Size() if isinstance(rate, numbers.Number) else self.rate.size()
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Exponential, _instance)
+        batch_shape = Size(tuple(batch_shape))
+        new.rate = self.rate.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        return self.rate.reciprocal()
+
+    @property
+    def mode(self):
+        return E.mul(self.rate, 0.0)
+
+    @property
+    def stddev(self):
+        return self.rate.reciprocal()
+
+    @property
+    def variance(self):
+        return self.rate.pow(-2)
+
+    def rsample(self, sample_shape=Size()):
+        u = _rand(*self._extended_shape(sample_shape), dtype=self.rate.dtype)
+        return -E.log1p(-u) / self.rate          # u in [0, 1): log1p(-u) is finite
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return E.log(self.rate) - self.rate * value
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return 1 - E.exp(-self.rate * value)
+
+    def icdf(self, value):
+        return -E.log1p(-value) / self.rate
+
+    def entropy(self):
+        return 1.0 - E.log(self.rate)
