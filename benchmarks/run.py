@@ -312,6 +312,35 @@ def w8_lstm(repeats):
     return summarize("W8 LSTM 2x256 step 35x32", interleave(fns, repeats))
 
 
+def w9_transformer(repeats):
+    """One TransformerEncoderLayer (d_model 256, 8 heads, feed-forward 1024, dropout 0.1,
+    batch_first) on 32 sequences of 64 tokens: forward, MSE to a fixed target, backward,
+    AdamW step."""
+    dl, torch = _libs()
+    torch.manual_seed(0)
+    tm = torch.nn.TransformerEncoderLayer(256, 8, 1024, batch_first=True)
+    dm = dl.nn.TransformerEncoderLayer(256, 8, 1024, batch_first=True)
+    copy_weights(tm, dm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 64, 256)).astype(np.float32)
+    y = rng.standard_normal((32, 64, 256)).astype(np.float32)
+
+    def step_fn(lib, model):
+        opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
+        xt, yt = lib.tensor(x), lib.tensor(y)
+
+        def step():
+            opt.zero_grad()
+            loss = lib.nn.functional.mse_loss(model(xt), yt)
+            loss.backward()
+            opt.step()
+        return step
+    fns = {"dlbasic": step_fn(dl, dm), "torch": step_fn(torch, tm)}
+    for f in fns.values():
+        f()
+    return summarize("W9 TransformerEncoderLayer step", interleave(fns, repeats))
+
+
 def _peak_rss(workload, lib):
     """Peak resident memory (MiB) of a fresh process running a few steps of ``workload``."""
     code = (f"import benchmarks.run as b; b._rss_child({workload!r}, {lib!r})")
@@ -346,7 +375,7 @@ def _rss_child(workload, libname):
 
 
 WORKLOADS = {"W1": w1_mlp, "W2": w2_resnet18, "W3": w3_conv, "W4": w4_tiny, "W5": w5_inference,
-             "W6": w6_demo_epoch, "W7": w7_resnet20, "W8": w8_lstm}
+             "W6": w6_demo_epoch, "W7": w7_resnet20, "W8": w8_lstm, "W9": w9_transformer}
 
 
 def machine():

@@ -3,6 +3,7 @@
 ``import dlbasic as torch`` runs ordinary PyTorch training code within our scope.
 """
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
+                     complex64, complex128,
                      get_default_dtype, set_default_dtype, promote_types, result_type)
 from ._dtype import bool_ as bool                                  # noqa: A001
 from ._tensor import Tensor, Size, device
@@ -18,6 +19,8 @@ from ._random import (Generator, manual_seed, seed, initial_seed, get_rng_state,
 from ._creation import *                                          # noqa: F401,F403
 from .ops import *                                                # noqa: F401,F403
 from .ops import activation as _activation
+from .special import gammaln as _gammaln  # noqa: F401  (binds dlbasic.special to torch.special's
+#  package: the star import above had bound the name to ops.special)
 from ._format import set_printoptions
 from ._compile import compile                                     # noqa: A001
 
@@ -27,6 +30,8 @@ double = float64
 short = int16
 int = int32                                                        # noqa: A001
 long = int64
+cfloat = complex64
+cdouble = complex128
 
 __version__ = "0.1.0"
 
@@ -78,7 +83,8 @@ def __getattr__(name):
     # subpackages load on first use, so ``import dlbasic`` stays light
     import importlib
     if name in ("nn", "optim", "utils", "vision", "models", "profiler", "cuda", "backends",
-                "onnx", "distributed", "linalg", "accelerator"):
+                "onnx", "distributed", "linalg", "accelerator", "special",
+                "distributions", "fft"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         from . import serialization

@@ -49,6 +49,7 @@ def _infer_np(data, dt=None):
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _PLAIN = {float, int, bool}
+_PLAIN_COMPLEX = {float, int, bool, complex}
 
 
 def _is_seq(x):
@@ -80,6 +81,8 @@ def _leaf_dtype(x):
         return _dtype.bool_
     if t is int:
         return _dtype.int64
+    if t is complex:
+        return _dtype.get_default_dtype().to_complex()
     if isinstance(x, TensorBase):
         return x.dtype
     if isinstance(x, np.generic) and x.dtype in _dtype._BY_NP:
@@ -90,6 +93,8 @@ def _leaf_dtype(x):
         return _dtype.int64
     if isinstance(x, numbers.Real):
         return _dtype.get_default_dtype()
+    if isinstance(x, numbers.Complex):
+        return _dtype.get_default_dtype().to_complex()
     if isinstance(x, (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(x).__name__}'")
     raise RuntimeError(f"Could not infer dtype of {type(x).__name__}")
@@ -103,7 +108,8 @@ class _Scan:
         self.sizes, self.ndim, self.infer = sizes, len(sizes), dt is None
         # torch converts leaves to an integer (or bool) dtype through __index__, except
         # Python floats: NumPy floats and float tensors are refused
-        self.to_int = dt is not None and not dt.is_floating_point
+        self.to_int = dt is not None and not dt.is_floating_point and not dt.is_complex
+        self.to_complex = dt is not None and dt.is_complex
         self.dtype = None
         self.problem = None            # (kind, *details), the first one in walk order
         self.has_tensor = False
@@ -135,14 +141,15 @@ class _Scan:
             self.problem = ("notseq",)
         t = type(x)
         if not self.infer and self.problem is None and not (
-                t is float or t is int or t is bool or _is_real(x, self.to_int)):
+                t is float or t is int or t is bool or _is_real(x, self.to_int) or
+                self.to_complex and _is_complex_number(x)):
             self.problem = ("leaf", x)      # with a dtype given, torch converts without asking
         if t is float:
             self.has_float = True
         elif isinstance(x, TensorBase):
             self.has_tensor = True
             if self.problem is None and (x._data.size != 1 or self.to_int and
-                                         x.dtype.is_floating_point):
+                                         x.dtype._category >= 2):
                 self.problem = ("tensor", x)
         if self.infer:
             d = _leaf_dtype(x)
@@ -160,8 +167,13 @@ class _Scan:
                 return True
             d = _dtype.get_default_dtype() if float in kinds else (
                 _dtype.int64 if int in kinds else _dtype.bool_)
+        elif kinds <= _PLAIN_COMPLEX and (self.infer or self.to_complex):
+            if not self.infer:                  # Python complex numbers into a complex dtype
+                return True
+            d = _dtype.get_default_dtype().to_complex()
         elif all(issubclass(k, (np.number, np.bool_)) and np.dtype(k) in _dtype._BY_NP and
-                 not (self.to_int and issubclass(k, np.floating)) for k in kinds):
+                 not (self.to_int and issubclass(k, (np.floating, np.complexfloating)))
+                 for k in kinds):
             if not self.infer:                  # NumPy scalars (a batch of labels, ...)
                 return True
             d = None
@@ -185,6 +197,10 @@ class _Scan:
         if self.infer:
             d = from_numpy_dtype(a.dtype)
             self.dtype = d if self.dtype is None else _dtype.promote_types(self.dtype, d)
+
+
+def _is_complex_number(x):
+    return isinstance(x, (numbers.Complex, np.complexfloating)) and not isinstance(x, (str, bytes))
 
 
 def _is_real(x, to_int=False):
@@ -231,7 +247,7 @@ def _from_sequence(data, dt=None):
         raise _leaf_error(p[1], dt)
     if scan.has_tensor:
         data = _tensors_to_items(data)
-    if not dt.is_floating_point and dt is not _dtype.bool_:
+    if not dt.is_floating_point and not dt.is_complex and dt is not _dtype.bool_:
         return _to_integers(data, dt, scan)
     try:
         return np.array(data, dtype=dt.np)

@@ -153,6 +153,8 @@ def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=F
             dtype = _dtype.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = _dtype.int64
+        elif isinstance(fill_value, (complex, np.complexfloating)):
+            dtype = _dtype.get_default_dtype().to_complex()
     return _finish(np.full(_size((size,), "full"), fill_value, dtype=_dt(dtype, out, "full")),
                    requires_grad, out)
 

@@ -3,14 +3,15 @@
 PyTorch promotes by *category* first (bool < integer < floating) and only then by size, and
 it lets dimensioned tensors win over zero-dim tensors, which win over Python scalars, inside a
 category.  So ``int64 tensor + float32 tensor -> float32`` (NumPy would say float64) and
-``float32 tensor * 2.5 -> float32``.
+``float32 tensor * 2.5 -> float32``.  Complex is the highest category; a complex result keeps
+the precision of a floating operand (``float64 + complex64 -> complex128``), as torch does.
 """
 import builtins
 
 import numpy as np
 
 __all__ = ["dtype", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
-           "uint8", "bool_", "get_default_dtype", "set_default_dtype", "promote_types",
+           "uint8", "bool_", "complex64", "complex128", "get_default_dtype", "set_default_dtype", "promote_types",
            "result_type"]
 
 
@@ -22,9 +23,9 @@ class dtype:
     def __init__(self, name, np_dtype, category):
         self.name = name
         self.np = np.dtype(np_dtype)
-        self._category = category              # 0 bool, 1 integer, 2 floating
+        self._category = category              # 0 bool, 1 integer, 2 floating, 3 complex
         self.is_floating_point = category == 2
-        self.is_signed = category == 2 or self.np.kind == "i"
+        self.is_signed = category >= 2 or self.np.kind == "i"
         self.itemsize = self.np.itemsize
 
     def __repr__(self):
@@ -35,7 +36,18 @@ class dtype:
 
     @property
     def is_complex(self):
-        return False
+        return self._category == 3
+
+    def to_real(self):
+        """The real dtype of the same precision (complex64 -> float32; real dtypes: itself)."""
+        return _TO_REAL.get(self, self)
+
+    def to_complex(self):
+        """The complex dtype of the same precision (float32 -> complex64; float16 has no
+        complex twin here, it gives complex64)."""
+        if self._category == 3:
+            return self
+        return complex128 if self is float64 else complex64
 
 
 float16 = dtype("float16", np.float16, 2)
@@ -47,8 +59,12 @@ int32 = dtype("int32", np.int32, 1)
 int64 = dtype("int64", np.int64, 1)
 uint8 = dtype("uint8", np.uint8, 1)
 bool_ = dtype("bool", np.bool_, 0)
+complex64 = dtype("complex64", np.complex64, 3)
+complex128 = dtype("complex128", np.complex128, 3)
 
-_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_, complex64,
+        complex128)
+_TO_REAL = {complex64: float32, complex128: float64}
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_NP = {d.np: d for d in _ALL}
 
@@ -64,11 +80,12 @@ def _lookup(name):
 # the C type ("got mask with dtype long int")
 TYPE_SHORT = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-              "bool": "Bool"}
+              "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 TYPE_NAMES = {name: f"torch.{short}Tensor" for name, short in TYPE_SHORT.items()}
 C_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
                 "int64": "long int", "int32": "int", "int16": "short int",
-                "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
+                "int8": "signed char", "uint8": "unsigned char", "bool": "bool",
+                "complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}
 
 
 def get_default_dtype():
@@ -92,7 +109,8 @@ def from_numpy_dtype(np_dtype):
             return _BY_NP[np_dtype]
         raise TypeError(
             f"can't convert np.ndarray of type numpy.{np_dtype}. The only supported types are: "
-            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.") from None
+            "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, "
+            "and bool.") from None
 
 
 def to_dtype(d):
@@ -105,6 +123,8 @@ def to_dtype(d):
         return int64
     if d is builtins.bool:
         return bool_
+    if d is complex:
+        return complex128
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d]
     try:
@@ -114,12 +134,31 @@ def to_dtype(d):
 
 
 def promote_types(a, b):
-    """torch.promote_types: the higher category wins; within a category the wider type."""
+    """torch.promote_types: the higher category wins; within a category the wider type; a
+    complex type meeting a wider float widens (float64 + complex64 -> complex128)."""
     if a is b:
         return a
     if a._category != b._category:
-        return a if a._category > b._category else b
+        hi, lo = (a, b) if a._category > b._category else (b, a)
+        if hi is complex64 and lo is float64:
+            return complex128
+        return hi
     return _BY_NP[np.promote_types(a.np, b.np)]
+
+
+def _combine(higher, lower):
+    """torch's combine_categories: ``higher`` (dimensioned operands) beats ``lower`` (0-dim
+    tensors or numbers) unless ``lower`` is of a higher category; complex from ``lower`` keeps
+    a floating ``higher``'s precision (float64 tensor + 1j -> complex128)."""
+    if lower is None:
+        return higher
+    if higher is None:
+        return lower
+    if higher._category >= lower._category:
+        return higher
+    if lower._category == 3 and higher._category == 2:
+        return higher.to_complex()
+    return lower
 
 
 def _scalar_category(x):
@@ -129,6 +168,8 @@ def _scalar_category(x):
         return 1
     if isinstance(x, (float, np.floating)):
         return 2
+    if isinstance(x, (complex, np.complexfloating)):
+        return 3
     raise TypeError(f"expected a Tensor or a Python number, got {type(x).__name__}")
 
 
@@ -148,9 +189,9 @@ def result_type(*operands):
                 zero_t = d if zero_t is None else promote_types(zero_t, d)
         else:
             scalar_cat = max(scalar_cat, _scalar_category(x))
-    result = dim_t
-    if zero_t is not None and (result is None or zero_t._category > result._category):
-        result = zero_t
-    if scalar_cat >= 0 and (result is None or scalar_cat > result._category):
-        result = _default[0] if scalar_cat == 2 else _SCALAR_DEFAULT[scalar_cat]
-    return result
+    scalar_t = None
+    if scalar_cat == 3:
+        scalar_t = _default[0].to_complex()
+    elif scalar_cat >= 0:
+        scalar_t = _default[0] if scalar_cat == 2 else _SCALAR_DEFAULT[scalar_cat]
+    return _combine(dim_t, _combine(zero_t, scalar_t))

@@ -90,6 +90,23 @@ def _summarized(arr):
     return np.stack([_summarized(arr[i]) for i in rows])
 
 
+class _ComplexFormatter:
+    """torch's complex printing: the real and the imaginary parts each get their own
+    ``_Formatter`` (own width and mode), joined as ``re+imj`` (``1.0000-0.5000j``)."""
+
+    def __init__(self, arr):
+        self.re, self.im = _Formatter(arr.real), _Formatter(arr.imag)
+        self.max_width = self.re.max_width + self.im.max_width + 1
+
+    def format(self, v):
+        imag = (self.im.format(v.imag) + "j").lstrip()
+        return self.re.format(v.real) + (imag if imag[0] in "+-" else "+" + imag)
+
+
+def _formatter(arr):
+    return _ComplexFormatter(arr) if arr.dtype.kind == "c" else _Formatter(arr)
+
+
 def _vector_str(arr, indent, summarize, fmt):
     element_length = fmt.max_width + 2
     per_line = max(1, int((_PRINT["linewidth"] - indent) // element_length))
@@ -142,14 +159,14 @@ def format_tensor(t):
     if arr.size == 0:
         if arr.ndim != 1:
             suffixes.append("size=" + str(tuple(arr.shape)))
-        if dt is not default:
+        if dt is not default and dt is not default.to_complex():
             suffixes.append(f"dtype={dt!r}")
         body = "[]"
     else:
-        if dt not in (default, _dtype.int64, _dtype.bool_):
+        if dt not in (default, default.to_complex(), _dtype.int64, _dtype.bool_):
             suffixes.append(f"dtype={dt!r}")
         summarize = arr.size > _PRINT["threshold"]
-        fmt = _Formatter(_summarized(arr) if summarize else arr)
+        fmt = _formatter(_summarized(arr) if summarize else arr)
         body = _tensor_str(arr, indent, summarize, fmt)
     if t.grad_fn is not None:
         suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")

@@ -22,6 +22,8 @@ from .autograd import engine
 from .autograd.grad_mode import _state, no_grad
 from .ops import elementwise as E, reduction as R, movement as M, comparison as C
 from .ops import numeric as N
+from .ops import complex_numbers as CN
+from .ops import special as SP
 # (the ops package's name ``matmul`` is the function, which hides the module)
 from .ops.matmul import matmul as _matmul, mm as _mm, bmm as _bmm, mv as _mv, dot as _dot, \
     outer as _outer, inner as _inner
@@ -291,6 +293,20 @@ class Tensor(TensorBase):
     negative = E.negative
     abs = E.abs
     absolute = E.absolute
+    # complex numbers: ops/complex_numbers.py (.real/.imag are views, as torch's)
+    real = property(CN.real)
+    imag = property(CN.imag)
+    conj = CN.conj
+    conj_physical = CN.conj_physical
+    angle = CN.angle
+    sgn = CN.sgn
+
+    def cfloat(self):
+        return self.to(_dtype.complex64)
+
+    def cdouble(self):
+        return self.to(_dtype.complex128)
+
     exp = E.exp
     log = E.log
     log1p = E.log1p
@@ -311,6 +327,15 @@ class Tensor(TensorBase):
     cosh = E.cosh
     erf = E.erf
     erfc = E.erfc
+    lgamma = SP.lgamma
+    digamma = SP.digamma
+    erfinv = SP.erfinv
+    igamma = SP.igamma
+    igammac = SP.igammac
+
+    def polygamma(self, n):
+        return SP.polygamma(n, self)
+
     sign = E.sign
     floor = E.floor
     ceil = E.ceil

@@ -331,6 +331,16 @@ class TensorBase:
     def is_floating_point(self):
         return self._data.dtype.kind == "f"
 
+    def is_complex(self):
+        return self._data.dtype.kind == "c"
+
+    def is_conj(self):
+        """False: dlbasic's ``conj()`` computes the conjugate at once (torch's is a lazy bit)."""
+        return False
+
+    def resolve_conj(self):
+        return self
+
     def is_contiguous(self, memory_format=None):
         return bool(self._data.flags.c_contiguous)
 
@@ -367,6 +377,8 @@ class TensorBase:
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __float__(self):
+        if self._data.dtype.kind == "c":
+            raise RuntimeError("value cannot be converted to type double without overflow")
         return float(self.item())
 
     def __int__(self):
@@ -436,7 +448,7 @@ class TensorBase:
         return self
 
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind not in "fc":
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If "

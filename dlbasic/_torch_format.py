@@ -57,11 +57,11 @@ _STORAGE_DTYPES = {
     "HalfStorage": _dtype.float16, "FloatStorage": _dtype.float32,
     "DoubleStorage": _dtype.float64, "CharStorage": _dtype.int8, "ShortStorage": _dtype.int16,
     "IntStorage": _dtype.int32, "LongStorage": _dtype.int64, "ByteStorage": _dtype.uint8,
-    "BoolStorage": _dtype.bool_,
+    "BoolStorage": _dtype.bool_, "ComplexFloatStorage": _dtype.complex64,
+    "ComplexDoubleStorage": _dtype.complex128,
 }
 _UNSUPPORTED_STORAGES = {
-    "BFloat16Storage": "bfloat16", "ComplexFloatStorage": "complex64",
-    "ComplexDoubleStorage": "complex128", "QInt8Storage": "quantized qint8",
+    "BFloat16Storage": "bfloat16", "QInt8Storage": "quantized qint8",
     "QUInt8Storage": "quantized quint8", "QInt32Storage": "quantized qint32",
     "QUInt4x2Storage": "quantized quint4x2", "QUInt2x4Storage": "quantized quint2x4",
 }
@@ -70,7 +70,7 @@ _STORAGE_OF = {d.name: n for n, d in _STORAGE_DTYPES.items()}
 # these canonical names)
 _TORCH_DTYPES = {d.name: d for d in _STORAGE_DTYPES.values()}
 _UNSUPPORTED_DTYPES = (
-    "bfloat16", "complex32", "complex64", "complex128", "uint16", "uint32", "uint64", "uint1",
+    "bfloat16", "complex32", "uint16", "uint32", "uint64", "uint1",
     "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4",
     "int5", "int6", "int7", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
     "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2", "qint8", "quint8", "qint32",

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._tensor_base import TensorBase, size_str
 from .function import AccumulateGrad, Node, Op, _FREED_MSG
+from . import graph_engine as _graph_engine
 from .grad_mode import no_grad
 from .anomaly_mode import _anomaly, _warn_failed_node, _nan_error
 
@@ -42,6 +43,15 @@ def sum_to_shape(g, shape):
     if lead:
         g = g.reshape(shape)
     return g
+
+
+def _cast_grad(g, dt):
+    """``g`` in the input's dtype.  A complex gradient reaching a real input keeps its real
+    part: the imaginary part is the derivative along an imaginary direction the real input
+    cannot move in (torch's rule)."""
+    if g.dtype.kind == "c" and dt.kind != "c":
+        g = g.real
+    return g.astype(dt)
 
 
 def _wrap(g):
@@ -160,7 +170,7 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                         if g.shape != meta[0]:
                             g = sum_to_shape(g, meta[0])
                         if g.dtype != meta[1]:
-                            g = g.astype(meta[1])
+                            g = _cast_grad(g, meta[1])
                     n = deps.get(child)
                     if n is None:                         # a leaf tensor
                         # a primitive's gradients are fresh arrays it made; a user
@@ -247,6 +257,9 @@ def _make_roots(tensors, grad_tensors):
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if t._data.dtype.kind == "c":
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs"
+                                   f" but got {t.dtype!r}")
             g = np.ones(t.shape, dtype=t._data.dtype)
         else:
             g = g._data if isinstance(g, TensorBase) else np.asarray(g, dtype=t._data.dtype)
@@ -270,15 +283,17 @@ def _as_tuple(x):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad`` (torch.autograd.backward)."""
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported "
-                                  "by dlbasic")
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad`` (torch.autograd.backward).
+    ``create_graph=True`` records the backward pass itself (graph_engine.py)."""
     tensors = _as_tuple(tensors)
     grad_tensors = _as_tuple(grad_tensors) or (None,) * len(tensors)
     if len(grad_tensors) != len(tensors):
         raise RuntimeError(f"got {len(grad_tensors)} tensors and {len(tensors)} gradients")
     roots = _make_roots(tensors, grad_tensors)
+    if create_graph:
+        _graph_engine.backward(roots, grad_tensors, retain_graph,
+                               None if inputs is None else _as_tuple(inputs))
+        return
     if inputs is not None:
         inputs = _as_tuple(inputs)
         res = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
@@ -304,10 +319,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
-    """Return d(outputs)/d(inputs) without touching any ``.grad`` (torch.autograd.grad)."""
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported "
-                                  "by dlbasic")
+    """Return d(outputs)/d(inputs) without touching any ``.grad`` (torch.autograd.grad).
+    ``create_graph=True`` returns gradients that are graph Tensors (graph_engine.py)."""
     outputs = _as_tuple(outputs)
     inputs = _as_tuple(inputs)
     grad_outputs = _as_tuple(grad_outputs) or (None,) * len(outputs)
@@ -315,6 +328,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     roots = _make_roots(outputs, grad_outputs)
+    if create_graph:
+        return _graph_engine.grad(roots, grad_outputs, inputs, retain_graph, allow_unused,
+                                  materialize_grads)
     captured = {}
     captured_nodes = {}
     for t in inputs:

@@ -426,7 +426,7 @@ class Function:
             if not isinstance(o, _Tensor):
                 wrapped.append(o)
                 continue
-            differentiable = id(o) not in ctx._non_diff and o.dtype.is_floating_point
+            differentiable = id(o) not in ctx._non_diff and o._data.dtype.kind in "fc"
             if id(o) in dirty:
                 # an input modified in place: it takes this node as its new history
                 if differentiable:

@@ -1,14 +1,13 @@
-"""torch.autograd.functional, first order: ``vjp``, ``jacobian``, ``jvp``.
+"""torch.autograd.functional: ``vjp``, ``jacobian``, ``jvp``, ``hessian``, ``hvp``, ``vhp``.
 
-All three are reverse mode on top of ``engine.grad``.  ``vjp`` is one backward pass with the
+All are reverse mode on top of ``engine.grad``.  ``vjp`` is one backward pass with the
 given vector as the upstream gradient.  ``jacobian`` runs one backward pass per output
 element, each with a one-hot upstream gradient, so row j of the Jacobian is vjp(e_j).
-``jvp`` is J v from that Jacobian (torch computes it with the double-backward trick, which
-needs ``create_graph=True``).
-
-Second order (``hessian``, ``hvp``, ``vhp``) and ``create_graph=True`` need backward formulas
-that are themselves differentiable; dlbasic's are NumPy code, so these raise
-NotImplementedError rather than return something that is not a derivative.
+``jvp`` is J v from that Jacobian (with ``create_graph=True``: torch's double-backward trick,
+d/du of (u^T J) v).  The second-order tools differentiate a backward pass recorded with
+``create_graph=True`` (graph_engine.py): ``vhp`` is the gradient of the gradient with v as the
+upstream gradient, v^T H; ``hvp`` is H v, the same vector for the symmetric Hessian of a
+scalar function; ``hessian`` is the Jacobian of the gradient, one backward pass per entry.
 """
 import numpy as np
 
@@ -30,15 +29,17 @@ def _tuple(x, what):
     return is_tuple, xs
 
 
-def _grad_inputs(inputs):
-    """Fresh leaves sharing the inputs' data: the function is differentiated at these."""
-    return tuple(t.detach().requires_grad_(True) for t in inputs)
+def _grad_inputs(inputs, create_graph=False):
+    """Fresh tensors sharing the inputs' data: the function is differentiated at these.  With
+    ``create_graph`` an input that requires grad stays connected (a view of it), so the
+    result can be differentiated with respect to the caller's tensors, as torch."""
+    return tuple(t.view_as(t) if create_graph and t.requires_grad
+                 else t.detach().requires_grad_(True) for t in inputs)
 
 
-def _no_create_graph(create_graph, fn):
-    if create_graph:
-        raise NotImplementedError(f"{fn}(create_graph=True) needs higher-order gradients, "
-                                  "which dlbasic does not support")
+def _post(tensors, create_graph):
+    """Results without history unless ``create_graph`` (torch's _grad_postprocess)."""
+    return tuple(tensors) if create_graph else tuple(t.detach() for t in tensors)
 
 
 def _run(func, inputs):
@@ -48,11 +49,11 @@ def _run(func, inputs):
     return is_tuple, outs
 
 
-def _gradients(outs, inputs, grad_outputs, strict, fn):
+def _gradients(outs, inputs, grad_outputs, strict, fn, create_graph=False):
     used = [o for o in outs if o.requires_grad]
     gos = [g for o, g in zip(outs, grad_outputs) if o.requires_grad]
-    grads = _grad(used, inputs, gos, retain_graph=True, allow_unused=True) if used else \
-        (None,) * len(inputs)
+    grads = _grad(used, inputs, gos, retain_graph=True, create_graph=create_graph,
+                  allow_unused=True) if used else (None,) * len(inputs)
     result = []
     for i, (g, x) in enumerate(zip(grads, inputs)):
         if g is None:
@@ -88,21 +89,20 @@ def _out(values, is_tuple):
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J): the vector-Jacobian product, one backward pass."""
-    _no_create_graph(create_graph, "vjp")
     in_tuple, inputs = _tuple(inputs, "inputs")
-    inputs = _grad_inputs(inputs)
+    inputs = _grad_inputs(inputs, create_graph)
     out_tuple, outs = _run(func, inputs)
     vs = _vectors(v, outs, "the user-provided function returns a single Tensor with a single "
                            "element")
-    grads = _gradients(outs, inputs, vs, strict, "vjp")
-    return _out([o.detach() for o in outs], out_tuple), _out(grads, in_tuple)
+    grads = _gradients(outs, inputs, vs, strict, "vjp", create_graph)
+    return _out(_post(outs, create_graph), out_tuple), _out(_post(grads, create_graph),
+                                                            in_tuple)
 
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
     """The Jacobian of ``func`` at ``inputs``: for output i and input k a tensor of shape
     ``out_i.shape + in_k.shape``; nested like torch's (tuples where inputs/outputs are)."""
-    _no_create_graph(create_graph, "jacobian")
     if strategy not in ("reverse-mode", "forward-mode"):
         raise ValueError('Expected strategy to be either "forward-mode" or "reverse-mode". '
                          "Hint: If your function has more outputs than inputs, \"forward-mode\" "
@@ -117,11 +117,39 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                                   "dlbasic (it has no forward-mode AD); reverse mode gives the "
                                   "same Jacobian")
     in_tuple, inputs = _tuple(inputs, "inputs")
-    inputs = _grad_inputs(inputs)
+    inputs = _grad_inputs(inputs, create_graph)
     out_tuple, outs = _run(func, inputs)
-    rows = [_out([TensorBase._make(a) for a in row], in_tuple)
-            for row in _jacobian_blocks(outs, inputs, strict)]
+    if create_graph:
+        rows = [_out(row, in_tuple) for row in _jacobian_graph(outs, inputs, strict)]
+    else:
+        rows = [_out([TensorBase._make(a) for a in row], in_tuple)
+                for row in _jacobian_blocks(outs, inputs, strict)]
     return _out(rows, out_tuple)
+
+
+def _jacobian_graph(outs, inputs, strict):
+    """_jacobian_blocks with recorded rows: each block is sum_j e_j (x) row_j, built from
+    differentiable products and sums only, so it stays in the graph."""
+    rows = []
+    for i, o in enumerate(outs):
+        n = o.numel()
+        blocks = [None] * len(inputs)
+        for j in range(n):
+            onehot = np.zeros(n, o._data.dtype)
+            onehot[j] = 1
+            gos = [TensorBase._make(onehot.reshape(o.shape)) if k == i else
+                   TensorBase._make(np.zeros(p.shape, p._data.dtype))
+                   for k, p in enumerate(outs)]
+            grads = _gradients(outs, inputs, gos, strict, "jacobian", True)
+            for k, g in enumerate(grads):
+                e = np.zeros((n, 1), o._data.dtype)
+                e[j] = 1
+                part = TensorBase._make(e) * g.reshape(1, -1)
+                blocks[k] = part if blocks[k] is None else blocks[k] + part
+        rows.append([(b if b is not None else
+                      TensorBase._make(np.zeros((0, x.numel()), x._data.dtype)))
+                     .reshape(tuple(o.shape) + tuple(x.shape)) for b, x in zip(blocks, inputs)])
+    return rows
 
 
 def _jacobian_blocks(outs, inputs, strict):
@@ -146,10 +174,11 @@ def _jacobian_blocks(outs, inputs, strict):
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v): the Jacobian-vector product, from the reverse-mode Jacobian."""
-    _no_create_graph(create_graph, "jvp")
     in_tuple, ins = _tuple(inputs, "inputs")
     vs = _vectors(v, ins, "the input to the user-provided function is a single Tensor "
                           "with a single element")
+    if create_graph:
+        return _jvp_double_backward(func, ins, vs, in_tuple, strict)
     leaves = _grad_inputs(ins)
     out_tuple, outs = _run(func, leaves)
     products = []
@@ -161,16 +190,111 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     return _out([o.detach() for o in outs], out_tuple), _out(products, out_tuple)
 
 
-def _second_order(name):
-    def fn(*args, **kwargs):
-        raise NotImplementedError(f"autograd.functional.{name} needs second derivatives "
-                                  "(create_graph=True), which dlbasic does not support; "
-                                  "jacobian, vjp and jvp work")
-    fn.__name__ = name
-    fn.__doc__ = f"torch.autograd.functional.{name}: not supported (second order)."
-    return fn
+def _jvp_double_backward(func, ins, vs, in_tuple, strict):
+    """J v as d/du of (u^T J) v: u^T J is linear in u, so its gradient with v as the upstream
+    gradient is J v, and both passes are recorded."""
+    leaves = _grad_inputs(ins, True)
+    out_tuple, outs = _run(func, leaves)
+    us = tuple(TensorBase._make(np.zeros(o.shape, o._data.dtype), True) for o in outs)
+    with enable_grad():
+        ujs = _gradients(outs, leaves, us, strict, "jvp", True)
+        used = [(g, a) for g, a in zip(ujs, vs) if g.requires_grad]
+        jv = _grad([g for g, _ in used], us, [a for _, a in used], create_graph=True,
+                   allow_unused=True) if used else (None,) * len(us)
+    jv = [TensorBase._make(np.zeros(o.shape, o._data.dtype)) if g is None else g
+          for g, o in zip(jv, outs)]
+    return _out(tuple(outs), out_tuple), _out(tuple(jv), out_tuple)
 
 
-hessian = _second_order("hessian")
-hvp = _second_order("hvp")
-vhp = _second_order("vhp")
+def _scalar_output(func, inputs, fn):
+    """func(inputs), which must be one Tensor of one element (torch's checks and words)."""
+    with enable_grad():
+        out = func(*inputs)
+    if isinstance(out, (tuple, list)) or not isinstance(out, TensorBase):
+        raise RuntimeError(f"The function given to {fn} should return a single Tensor")
+    if out.numel() != 1:
+        raise RuntimeError(f"The Tensor returned by the function given to {fn} should contain "
+                           "a single element")
+    return out
+
+
+def _first_gradient(out, inputs, strict):
+    """d out / d inputs, recorded (create_graph=True), so it can be differentiated again."""
+    if strict and not out.requires_grad:
+        raise RuntimeError("Output 0 of the user-provided function does not require gradients."
+                           " The outputs must be computed in a differentiable manner from the "
+                           "input when running in strict mode.")
+    with enable_grad():
+        jac = _grad(out, inputs, create_graph=True, allow_unused=True) if out.requires_grad \
+            else (None,) * len(inputs)
+    if strict:
+        for i, g in enumerate(jac):
+            if g is None or not g.requires_grad:
+                raise RuntimeError(
+                    "While computing the hessian, found that the jacobian of the user-provided"
+                    f" function with respect to input {i} is independent of the input. This is "
+                    "not allowed in strict mode. You should ensure that your function is twice "
+                    "differentiable and that the jacobian depends on the inputs (this would be "
+                    "violated by a linear function for example).")
+    return jac
+
+
+def _vector_hessian(func, inputs, v, create_graph, strict, fn):
+    in_tuple, ins = _tuple(inputs, "inputs")
+    leaves = _grad_inputs(ins, create_graph)
+    vs = _vectors(v, leaves, "the input to the user-provided function is a single Tensor with "
+                             "a single element")
+    out = _scalar_output(func, leaves, fn)
+    jac = _first_gradient(out, leaves, strict)
+    used = [(g, a) for g, a in zip(jac, vs) if g is not None and g.requires_grad]
+    with enable_grad():
+        res = _grad([g for g, _ in used], leaves, [a for _, a in used], retain_graph=True,
+                    create_graph=create_graph, allow_unused=True) if used \
+            else (None,) * len(leaves)
+    res = [TensorBase._make(np.zeros(x.shape, x._data.dtype)) if r is None else r
+           for r, x in zip(res, leaves)]
+    return _post((out,), create_graph)[0], _out(_post(res, create_graph), in_tuple)
+
+
+def vhp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), v^T H): the gradient of the recorded gradient, with v as its upstream
+    gradient (``func`` returns one element)."""
+    return _vector_hessian(func, inputs, v, create_graph, strict, "vhp")
+
+
+def hvp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), H v).  The Hessian of a twice continuously differentiable scalar function
+    is symmetric, so H v = (v^T H)^T: one double backward, as vhp (torch spends a second one
+    on its double-backward trick)."""
+    return _vector_hessian(func, inputs, v, create_graph, strict, "hvp")
+
+
+def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
+            outer_jacobian_strategy="reverse-mode"):
+    """The Hessian of a scalar ``func``: for inputs i, k a tensor of shape
+    ``in_i.shape + in_k.shape`` (a tuple of tuples for tuple inputs), the Jacobian of the
+    recorded gradient, one backward pass per entry of the gradient."""
+    if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
+        raise AssertionError('Expected strategy to be either "forward-mode" or '
+                             '"reverse-mode".')
+    if outer_jacobian_strategy == "forward-mode":
+        raise NotImplementedError("hessian(outer_jacobian_strategy='forward-mode') is not "
+                                  "supported by dlbasic (it has no forward-mode AD); reverse "
+                                  "mode gives the same Hessian")
+    in_tuple, ins = _tuple(inputs, "inputs")
+    leaves = _grad_inputs(ins, create_graph)
+
+    def gradient(*xs):
+        out = _scalar_output(func, xs, "hessian")
+        jac = _first_gradient(out, xs, strict)
+        return tuple(TensorBase._make(np.zeros(x.shape, x._data.dtype)) if g is None else g
+                     for g, x in zip(jac, xs))
+
+    out_tuple, grads = _run(gradient, leaves)
+    if create_graph:
+        rows = _jacobian_graph(grads, leaves, strict)
+    else:
+        rows = [[TensorBase._make(a) for a in row]
+                for row in _jacobian_blocks(grads, leaves, strict)]
+    result = tuple(tuple(row) for row in rows)
+    return result if in_tuple else result[0][0]

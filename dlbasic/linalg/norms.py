@@ -97,6 +97,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if not _is_number(ord):
         raise TypeError(f"linalg_vector_norm(): argument 'ord' must be Number, not "
                         f"{type(ord).__name__}")
+    if x._data.dtype.kind == "c":     # ||z||_p = || |z| ||_p, the norm of the moduli
+        x = x.abs()
     if dtype is not None:
         dtype = _dtype.to_dtype(dtype)
         if not dtype.is_floating_point:

@@ -28,7 +28,7 @@ import threading
 import numpy as np
 
 __all__ = ["OpCall", "cost", "numel", "n_grads", "matmul_like", "conv_macs", "factorization",
-           "elementwise",
+           "elementwise", "fft",
            "transcendental", "reduction", "softmax_like", "loss", "no_cost", "ShapeOnly",
            "SHAPE_ONLY", "shape_only_here", "zeros_like_product"]
 
@@ -156,6 +156,17 @@ def loss(per_element=2, transcendental=0):
                     backward_elementwise=(per_element + transcendental) * n
                     * n_grads(call, range(len(call.in_shapes))))
     return rule
+
+
+def fft(call):
+    """A discrete Fourier transform over the dims ``params["axes"]`` with signal sizes
+    ``params["sizes"]`` (N points): about 5 N log2 N real operations per transform (the
+    radix-2 count), times the batch; as much again for the gradient."""
+    n = numel(call.params["sizes"])
+    out = call.out_shapes[0]
+    batch = numel(out) // max(1, numel(out[a] for a in call.params["axes"]))
+    ew = int(5 * batch * n * max(1.0, float(np.log2(max(n, 2)))))
+    return cost(elementwise=ew, backward_elementwise=ew * n_grads(call, (0,)))
 
 
 def no_cost(call):

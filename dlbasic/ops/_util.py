@@ -27,9 +27,9 @@ def promote(a, b, op_name="op"):
     ta = isinstance(a, TensorBase)
     tb = isinstance(b, TensorBase)
     # fast path: a float tensor and a Python number keep the tensor's dtype
-    if ta and (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
+    if ta and (type(b) is float or type(b) is int) and a._data.dtype.kind in "fc":
         return a, TensorBase._make(np.array(b, dtype=a._data.dtype))
-    if tb and (type(a) is float or type(a) is int) and b._data.dtype.kind == "f":
+    if tb and (type(a) is float or type(a) is int) and b._data.dtype.kind in "fc":
         return TensorBase._make(np.array(a, dtype=b._data.dtype)), b
     if ta and tb:
         if a._data.dtype is b._data.dtype or a._data.dtype == b._data.dtype:

@@ -66,7 +66,7 @@ class BatchNorm(Op):
         rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
         a = w * rstd
         y = kernels.batch_norm_apply(x3, a, (b - mean * a).astype(x.dtype))
-        self.training = training
+        self.training, self.eps = training, eps   # (eps: the differentiable backward's rstd)
         self.mean, self.rstd, self.w = mean, rstd, w
         nx, nw = self.needs_input_grad[:2]
         self.x3 = x3 if (nw or (nx and training)) else None

@@ -8,7 +8,7 @@ from .. import _dtype
 from .._dtype import TYPE_SHORT as _TYPE_SHORT
 from .._tensor_base import TensorBase
 from ._util import promote, broadcast_error, wrap_dim, shape_str
-from .elementwise import _into
+from .elementwise import _into, complex_unsupported
 from .movement import gather
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "less", "greater_equal",
@@ -22,8 +22,11 @@ topk_result = collections.namedtuple("topk", ["values", "indices"])
 
 
 def _compare(npfn, name):
+    ordered = name not in ("eq", "ne")       # complex numbers have no order
     def fn(input, other, *, out=None):
         a, b = promote(input, other, name)
+        if ordered and a._data.dtype.kind == "c":
+            complex_unsupported(name + "_cpu", a)
         try:
             r = TensorBase._make(np.asarray(npfn(a._data, b._data)))
         except ValueError:
@@ -73,7 +76,7 @@ def logical_not(input):
 def _bitwise(npfn, name):
     def fn(input, other):
         a, b = promote(input, other, name)
-        if a.dtype.is_floating_point:
+        if a._data.dtype.kind in "fc":
             raise NotImplementedError(f"\"{name}_cpu\" not implemented for "
                                       f"'{_TYPE_SHORT[a.dtype.name]}'")
         try:
@@ -138,6 +141,8 @@ def equal(input, other):
 
 
 def sort(input, dim=-1, descending=False, stable=False):
+    if input._data.dtype.kind == "c":
+        raise RuntimeError(" Sort does not support complex dtypes on CPU")
     axis = wrap_dim(dim, input.ndim)
     if input.ndim == 0:
         return sort_result(input, TensorBase._make(np.asarray(0)))
@@ -160,6 +165,8 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
+    if input._data.dtype.kind == "c":
+        raise RuntimeError(" topk does not support complex dtypes on CPU")
     axis = wrap_dim(dim, input.ndim)
     n = input.shape[axis] if input.ndim else 1
     if not 0 <= k <= n:

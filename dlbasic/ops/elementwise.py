@@ -3,6 +3,8 @@
 Broadcasting is handled once, in the engine (``sum_to_shape``): a backward here may return a
 gradient of the broadcast shape.
 """
+import warnings
+
 import numpy as np
 
 from .. import _dtype
@@ -68,8 +70,15 @@ class _RSub(Sub):
     _torch_name = "RsubBackward1"
 
 
+def _conj(a):
+    """conj(a) for a complex array, ``a`` itself otherwise.  A holomorphic op's backward
+    multiplies by the *conjugate* local derivative: dL/dz* = g * conj(f'(z)) (torch's
+    convention for complex gradients; docs/beyond-the-basics.md)."""
+    return a.conj() if a.dtype.kind == "c" else a
+
+
 class Mul(Op):
-    """y = a * b; dy/da = b, dy/db = a."""
+    """y = a * b; dy/da = b, dy/db = a (complex: g*conj(b), g*conj(a))."""
     _saved_attrs = ("a", "b")
     flops = _flops.elementwise(1)
 
@@ -79,7 +88,7 @@ class Mul(Op):
 
     def backward(self, g):
         na, nb = self.needs_input_grad
-        return (g * self.b if na else None), (g * self.a if nb else None)
+        return (g * _conj(self.b) if na else None), (g * _conj(self.a) if nb else None)
 
 
 class _MulSavesB(Mul):
@@ -110,8 +119,8 @@ class Div(Op):
         na, nb = self.needs_input_grad
         gb = None
         if nb:
-            gb = -g * self.a / (self.b * self.b)
-        return (g / self.b if na else None), gb
+            gb = -g * _conj(self.a / (self.b * self.b))
+        return (g / _conj(self.b) if na else None), gb
 
 
 class _DivSavesB(Div):
@@ -208,10 +217,10 @@ def _number_operand(a, b):
     keeps the tensor's dtype, and the number is a parameter of the op): 2 for b, 1 for a, else
     0."""
     if (type(b) is float or type(b) is int) and isinstance(a, TensorBase) and \
-            a._data.dtype.kind == "f":
+            a._data.dtype.kind in "fc":
         return 2
     if (type(a) is float or type(a) is int) and isinstance(b, TensorBase) and \
-            b._data.dtype.kind == "f":
+            b._data.dtype.kind in "fc":
         return 1
     return 0
 
@@ -245,14 +254,14 @@ class PowScalar(Op):
         if p == 0:
             return np.zeros_like(x)
         if p == 2:
-            return g * 2 * x
-        return _quiet_mul(g, p * _power(x, p - 1))
+            return g * 2 * _conj(x)
+        return _quiet_mul(g, _conj(p * _power(x, p - 1)))
 
 
 @quiet
 def _power(x, p):
     """x^p, silently inf/nan where torch gives them (0^-1, (-1)^0.5, 10^1000)."""
-    return np.power(x, x.dtype.type(p)) if x.dtype.kind == "f" else np.power(x, p)
+    return np.power(x, x.dtype.type(p)) if x.dtype.kind in "fc" else np.power(x, p)
 
 
 @quiet
@@ -279,9 +288,12 @@ class PowTensor(Op):
         a, b, y = self.a, self.b, self.y
         ga = gb = None
         if na:
-            ga = g * np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(a.dtype, copy=False)
+            ga = g * _conj(np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(a.dtype,
+                                                                                 copy=False))
         if nb:
-            gb = g * np.where((a == 0) & (b >= 0), 0.0, y * np.log(a)).astype(a.dtype, copy=False)
+            b_nonneg = (b.real if b.dtype.kind == "c" else b) >= 0
+            gb = g * _conj(np.where((a == 0) & b_nonneg, 0.0, y * np.log(a)).astype(
+                a.dtype, copy=False))
         return ga, gb
 
 
@@ -379,7 +391,7 @@ def div(input, other, *, rounding_mode=None, out=None):
         # (requires_grad implies a floating tensor, whose dtype a number never changes)
         return mul(Reciprocal.apply(other), input)
     a, b = promote(input, other, "div")
-    if a._data.dtype.kind != "f":
+    if a._data.dtype.kind not in "fc":
         dt = _dtype.get_default_dtype()
         a, b = a.to(dt), b.to(dt)
     return _binary(_DivSavesB if a.requires_grad and not b.requires_grad else Div, a, b)
@@ -400,7 +412,7 @@ class Reciprocal(Op):
     @quiet
     def backward(self, g):
         y = self.y
-        return g * -(y * y)
+        return g * -_conj(y * y)
 
 
 class RoundedDiv(Op):
@@ -429,6 +441,9 @@ def _check_integer_divisor(a, b, name):
 
 @quiet
 def _rounded_div_arrays(a, b, mode):
+    if a.dtype.kind == "c" and mode in ("trunc", "floor"):
+        raise NotImplementedError(f"\"div_{mode}_cpu\" not implemented for "
+                                  f"'{_TYPE_SHORT[a.dtype.name]}'")
     if mode == "trunc":
         _check_integer_divisor(a, b, "div_trunc")
         if a.dtype.kind == "f":
@@ -525,7 +540,7 @@ def pow(input, exponent, *, out=None):
     if isinstance(input, TensorBase) and not isinstance(exponent, TensorBase):
         dt = _dtype.result_type(input, exponent)
         x = input if input.dtype is dt else input.to(dt)
-        if not dt.is_floating_point and exponent < 0:
+        if dt.np.kind in "biu" and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         return PowScalar.apply(x, p=exponent)
     return _binary(PowTensor if isinstance(input, TensorBase) else _PowNumberBase, input, exponent,
@@ -559,7 +574,7 @@ def _into(out, result):
 def _float_input(x, name):
     if not isinstance(x, TensorBase):
         x = as_tensor_operand(x)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         return x.to(_dtype.get_default_dtype())
     return x
 
@@ -577,7 +592,7 @@ class Exp(Op):
         return self.y
 
     def backward(self, g):
-        return g * self.y
+        return g * _conj(self.y)
 
 
 class Log(Op):
@@ -592,7 +607,7 @@ class Log(Op):
 
     @quiet
     def backward(self, g):
-        return g / self.x
+        return g / _conj(self.x)
 
 
 class Log1p(Op):
@@ -608,7 +623,7 @@ class Log1p(Op):
 
     @quiet
     def backward(self, g):
-        return g / (1 + self.x)
+        return g / _conj(1 + self.x)
 
 
 class Expm1(Op):
@@ -625,7 +640,7 @@ class Expm1(Op):
 
     @quiet
     def backward(self, g):
-        return g * (self.y + 1)
+        return g * _conj(self.y + 1)
 
 
 class Sqrt(Op):
@@ -642,7 +657,7 @@ class Sqrt(Op):
 
     @quiet
     def backward(self, g):
-        return g / (2 * self.y)
+        return g / _conj(2 * self.y)
 
 
 class Rsqrt(Op):
@@ -660,7 +675,7 @@ class Rsqrt(Op):
     @quiet
     def backward(self, g):
         y = self.y
-        return g * (-0.5 * y * y * y)
+        return g * _conj(-0.5 * y * y * y)
 
 
 class Sin(Op):
@@ -675,7 +690,7 @@ class Sin(Op):
 
     @quiet
     def backward(self, g):
-        return g * np.cos(self.x)
+        return g * _conj(np.cos(self.x))
 
 
 class Cos(Op):
@@ -690,7 +705,7 @@ class Cos(Op):
 
     @quiet
     def backward(self, g):
-        return g * -np.sin(self.x)
+        return g * _conj(-np.sin(self.x))
 
 
 class Tan(Op):
@@ -707,7 +722,7 @@ class Tan(Op):
 
     @quiet
     def backward(self, g):
-        return g * (1 + self.y * self.y)
+        return g * _conj(1 + self.y * self.y)
 
 
 class Tanh(Op):
@@ -724,7 +739,7 @@ class Tanh(Op):
 
     def backward(self, g):
         y = self.y
-        return g * ((1 - y) * (1 + y))
+        return g * _conj((1 - y) * (1 + y))
 
 
 class Sigmoid(Op):
@@ -735,12 +750,20 @@ class Sigmoid(Op):
     flops = _flops.transcendental(1)
 
     def forward(self, x):
-        self.y = _special.sigmoid(x)
+        if x.dtype.kind == "c":        # (the real kernel compares with 0)
+            self.y = _quiet_div(1, 1 + _quiet_exp(-x)).astype(x.dtype)
+        else:
+            self.y = _special.sigmoid(x)
         return self.y
 
     def backward(self, g):
         y = self.y
-        return g * (y * (1 - y))
+        return g * _conj(y * (1 - y))
+
+
+@quiet
+def _quiet_exp(x):
+    return np.exp(x)
 
 
 class Atan(Op):
@@ -754,7 +777,7 @@ class Atan(Op):
 
     @quiet
     def backward(self, g):
-        return g / (1 + self.x * self.x)
+        return g / _conj(1 + self.x * self.x)
 
 
 class Asin(Op):
@@ -769,7 +792,7 @@ class Asin(Op):
 
     @quiet
     def backward(self, g):
-        return g / np.sqrt(1 - self.x * self.x)
+        return g / _conj(np.sqrt(1 - self.x * self.x))
 
 
 class Acos(Op):
@@ -784,7 +807,7 @@ class Acos(Op):
 
     @quiet
     def backward(self, g):
-        return -g / np.sqrt(1 - self.x * self.x)
+        return -g / _conj(np.sqrt(1 - self.x * self.x))
 
 
 class Sinh(Op):
@@ -799,7 +822,7 @@ class Sinh(Op):
 
     @quiet
     def backward(self, g):
-        return g * np.cosh(self.x)
+        return g * _conj(np.cosh(self.x))
 
 
 class Cosh(Op):
@@ -814,7 +837,7 @@ class Cosh(Op):
 
     @quiet
     def backward(self, g):
-        return g * np.sinh(self.x)
+        return g * _conj(np.sinh(self.x))
 
 
 class Erf(Op):
@@ -846,7 +869,8 @@ class Erfc(Op):
 
 
 class Abs(Op):
-    """y = |x|; dy/dx = sgn(x), which is 0 at x = 0 and at NaN, as torch."""
+    """y = |x|; dy/dx = sgn(x), which is 0 at x = 0 and at NaN, as torch.  Complex x: y is
+    real and the gradient is g * x/|x| (0 at 0): d|z|/dRe + i d|z|/dIm = z/|z|."""
     _saved_attrs = ("x",)
     flops = _flops.elementwise(1)
 
@@ -860,7 +884,10 @@ class Abs(Op):
 
 def _sgn(x):
     """torch.sign: -1, 0 or 1, and 0 for NaN (both comparisons are False there; np.sign gives
-    NaN)."""
+    NaN); for complex x torch.sgn: x/|x|, 0 at 0."""
+    if x.dtype.kind == "c":
+        r = np.abs(x)
+        return np.divide(x, r, out=np.zeros_like(x), where=r != 0)
     s = np.greater(x, 0).astype(x.dtype)
     s -= np.less(x, 0)
     return s
@@ -873,10 +900,14 @@ class Cast(Op):
     flops = _flops.no_cost
 
     def forward(self, x, dtype):
+        if x.dtype.kind == "c" and not dtype.is_complex:
+            warnings.warn("Casting complex values to real discards the imaginary part",
+                          UserWarning, stacklevel=4)
+            x = x.real
         return x.astype(dtype.np)
 
     def backward(self, g):
-        return g          # the engine casts to the input's dtype
+        return g          # the engine casts to the input's dtype (complex to real: Re g)
 
 
 _BIG = 1 << 16      # elements: below this, one NumPy call on the whole array
@@ -907,6 +938,8 @@ class Relu(Op):
 def _unary(cls, name):
     def fn(input, *, out=None):
         x = _float_input(input, name)
+        if x._data.dtype.kind == "c" and cls in _REAL_ONLY:
+            complex_unsupported(name, x)
         if out is not None:
             return _into(out, cls.apply(x))
         return cls.apply(x)
@@ -914,6 +947,16 @@ def _unary(cls, name):
     fn.__qualname__ = name
     fn.__doc__ = cls.__doc__
     return fn
+
+
+_REAL_ONLY = (Erf, Erfc)     # no complex kernel for these (torch has none on the CPU either)
+
+
+def complex_unsupported(name, x):
+    """Raise torch's error for an op with no complex kernel (``"lt_cpu" not implemented for
+    'ComplexFloat'``): computing on NumPy's complex order or dropping the imaginary part would
+    be silently wrong."""
+    raise NotImplementedError(f"\"{name}\" not implemented for '{_TYPE_SHORT[x.dtype.name]}'")
 
 
 exp = _unary(Exp, "exp")
@@ -961,6 +1004,8 @@ absolute = abs
 
 
 def relu(input):
+    if input._data.dtype.kind == "c":
+        raise NotImplementedError("clamp is not supported for complex types")
     if input._data.dtype.kind == "b":
         raise RuntimeError("Boolean inputs not supported for relu")
     return Relu.apply(input)
@@ -971,7 +1016,7 @@ def square(input):
 
 
 def reciprocal(input):
-    x = input if input.dtype.is_floating_point else input.to(_dtype.get_default_dtype())
+    x = input if input._data.dtype.kind in "fc" else input.to(_dtype.get_default_dtype())
     return Reciprocal.apply(x)
 
 
@@ -1043,6 +1088,8 @@ class Frac(Op):
 
 def _step(cls, npfn, name):
     def fn(input):
+        if input._data.dtype.kind == "c":
+            _no_complex_step(name)
         if input.dtype.is_floating_point:
             return cls.apply(input, npfn=npfn, kwargs={})
         return TensorBase._make(np.asarray(npfn(input._data)))
@@ -1056,7 +1103,16 @@ ceil = _step(Ceil, np.ceil, "ceil")
 trunc = _step(Trunc, np.trunc, "trunc")
 
 
+def _no_complex_step(name):
+    if name == "sign":
+        raise NotImplementedError("Unlike NumPy, dlbasic.sign is not intended to support "
+                                  "complex numbers. Please use dlbasic.sgn instead.")
+    raise NotImplementedError(f"{name} is not supported for complex inputs")
+
+
 def round(input, *, decimals=0):
+    if input._data.dtype.kind == "c":
+        _no_complex_step("round")
     if input.dtype.is_floating_point:
         return Round.apply(input, npfn=np.round, kwargs={"decimals": decimals})
     return TensorBase._make(np.asarray(np.round(input._data, decimals)))
@@ -1124,12 +1180,20 @@ class Minimum(Op):
         return _pick_grads(self, g, np.greater, np.less)
 
 
+def _ordered(input, other, name):
+    for x in (input, other):
+        if isinstance(x, TensorBase) and x._data.dtype.kind == "c":
+            raise RuntimeError(f"{name} not implemented for complex tensors.")
+
+
 def maximum(input, other, *, out=None):
+    _ordered(input, other, "maximum")
     r = _binary(Maximum, input, other, "maximum")
     return _into(out, r) if out is not None else r
 
 
 def minimum(input, other, *, out=None):
+    _ordered(input, other, "minimum")
     r = _binary(Minimum, input, other, "minimum")
     return _into(out, r) if out is not None else r
 
@@ -1191,6 +1255,8 @@ def clamp(input, min=None, max=None, *, out=None):
     """Squeeze each element into [min, max] (``torch.clamp(input, min, max, out=None)``)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if input._data.dtype.kind == "c":
+        raise NotImplementedError("clamp is not supported for complex types")
     if isinstance(min, TensorBase) or isinstance(max, TensorBase):
         ref = input
         kind = input._data.dtype

@@ -2,10 +2,12 @@
 
 Local gradients (g = dL/dy, with every leading batch dim folded into the rows of x and g):
 dx = g W,  dW = g^T x,  db = sum over rows of g.  One GEMM per gradient, no broadcast copies.
+(Complex x or W: their conjugates, ``elementwise._conj``.)
 """
 
 from ..autograd.function import Op
 from . import _flops
+from .elementwise import _conj
 from ._flops import SHAPE_ONLY, shape_only_here, zeros_like_product
 
 __all__ = []
@@ -43,8 +45,8 @@ class LinearBias(Op):
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])
-        dx = (g2 @ self.w).reshape(self.lead + (self.w.shape[1],)) if nx else None
-        dw = g2.T @ self.x2 if nw else None
+        dx = (g2 @ _conj(self.w)).reshape(self.lead + (self.w.shape[1],)) if nx else None
+        dw = g2.T @ _conj(self.x2) if nw else None
         db = g2.sum(0) if nb else None
         return dx, dw, db
 
@@ -67,6 +69,6 @@ class LinearNoBias(Op):
     def backward(self, g):
         nx, nw = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])
-        dx = (g2 @ self.w).reshape(self.lead + (self.w.shape[1],)) if nx else None
-        dw = g2.T @ self.x2 if nw else None
+        dx = (g2 @ _conj(self.w)).reshape(self.lead + (self.w.shape[1],)) if nx else None
+        dw = g2.T @ _conj(self.x2) if nw else None
         return dx, dw

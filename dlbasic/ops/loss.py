@@ -172,6 +172,7 @@ class SmoothL1(Op):
 
     @quiet
     def forward(self, x, y, beta, scale):
+        self.beta, self.scale = beta, scale       # (for the differentiable backward)
         d = x - y
         ad = np.abs(d)
         if beta == 0:

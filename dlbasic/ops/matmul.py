@@ -1,4 +1,5 @@
-"""Matrix products.  For y = a @ b: da = g @ b^T, db = a^T @ g (batched, broadcast)."""
+"""Matrix products.  For y = a @ b: da = g @ b^T, db = a^T @ g (batched, broadcast); for
+complex operands b^H and a^H (the conjugate transposes, ``elementwise._conj``)."""
 import string
 
 import numpy as np
@@ -8,7 +9,7 @@ from .._dtype import TYPE_SHORT as _TYPE_SHORT, C_TYPE_NAMES
 from .._tensor_base import TensorBase
 from ..autograd.function import Op
 from ._util import promote, shape_str, broadcast_error
-from .elementwise import _into
+from .elementwise import _into, _conj
 from .movement import unsqueeze
 from . import _flops
 from ._flops import SHAPE_ONLY, shape_only_here, zeros_like_product
@@ -50,7 +51,7 @@ class MatMul(Op):
 
     def backward(self, g):
         na, nb = self.needs_input_grad
-        a, b = self.a, self.b
+        a, b = _conj(self.a), _conj(self.b)
         ga = np.matmul(g, np.swapaxes(b, -1, -2)) if na else None
         gb = np.matmul(np.swapaxes(a, -1, -2), g) if nb else None
         return ga, gb
@@ -87,7 +88,7 @@ class _MatVec(Op):
 
     def backward(self, g):
         na, nb = self.needs_input_grad
-        a, b = self.a, self.b
+        a, b = _conj(self.a), _conj(self.b)
         if self.a1 and self.b1:              # dot product: d(a.b)/da = b, d/db = a
             return (g * b if na else None), (g * a if nb else None)
         a2 = a[None, :] if self.a1 else a
@@ -264,7 +265,7 @@ class Einsum(Op):
                 grads.append(None)
                 continue
             others = [s for j, s in enumerate(ins) if j != i]
-            ops = [x2 for j, x2 in enumerate(self.xs) if j != i]
+            ops = [_conj(x2) for j, x2 in enumerate(self.xs) if j != i]
             # labels of x_i missing from every other term were summed away: broadcast back
             target = ins[i]
             present = set(out).union(*others) if others else set(out)

@@ -36,6 +36,7 @@ class NativeLayerNorm(Op):
         xhat *= rstd
         self.xhat, self.rstd = xhat, rstd
         self.affine_w, self.affine_b = affine_w, affine_b
+        self.eps = eps                  # (the differentiable backward recomputes rstd)
         self.shape = shape
         self.wshape = shape[len(shape) - n_norm:]
         y = xhat.reshape(shape)

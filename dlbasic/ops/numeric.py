@@ -67,6 +67,8 @@ def cumprod(input, dim, *, dtype=None, out=None):
     if dtype is not None:
         input = input.to(_dtype.to_dtype(dtype))
     axis = wrap_dim(dim, input.ndim)
+    if input._data.dtype.kind == "c":       # not in dlbasic: say so rather than drop imag
+        E.complex_unsupported("cumprod", input)
     if input.ndim == 0:
         return input.clone()
     if not input.dtype.is_floating_point:

@@ -12,7 +12,8 @@ from .._tensor_base import TensorBase
 from ..autograd.function import Op
 from ._util import normalize_dims as _normalize_dims, wrap_dim, quiet
 from . import _flops
-from .elementwise import where, maximum, minimum, abs as _abs, pow as _pow, Sign
+from .elementwise import where, maximum, minimum, abs as _abs, pow as _pow, Sign, _conj, \
+    complex_unsupported
 from .comparison import isnan
 from .movement import reshape, gather
 
@@ -133,7 +134,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(_dtype.to_dtype(dtype))
-    if not input.dtype.is_floating_point:
+    if not input.dtype.is_floating_point and not input.dtype.is_complex:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
                            "floating point or complex dtype. Got: "
                            f"{_SHORT.get(input.dtype.name, input.dtype.name)}")
@@ -163,10 +164,10 @@ class Prod(Op):
         if axis is None:
             flat = x.reshape(-1)
             g = np.broadcast_to(g.reshape(()), ())
-            return (g * _prod_others(flat, 0)).reshape(x.shape)
+            return (g * _conj(_prod_others(flat, 0))).reshape(x.shape)
         if not self.keepdim:
             g = np.expand_dims(g, axis)
-        return g * _prod_others(x, axis)
+        return g * _conj(_prod_others(x, axis))
 
 
 def _prod_others(x, axis):
@@ -184,7 +185,7 @@ def _prod_others(x, axis):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(_dtype.to_dtype(dtype))
-    if not input.dtype.is_floating_point:
+    if not input.dtype.is_floating_point and not input.dtype.is_complex:
         return TensorBase._make(np.asarray(input._data.prod(
             axis=None if dim is None else _axis(dim, input.ndim), keepdims=keepdim,
             dtype=np.int64)))
@@ -345,6 +346,10 @@ class MaxDim(Op):
 
 
 def _max_min(input, dim, keepdim, other, is_max, name):
+    if input._data.dtype.kind == "c" and not (isinstance(dim, TensorBase) or other is not None):
+        if dim is None:
+            complex_unsupported(name + "_all", input)
+        raise RuntimeError(f"{name}(): does not support complex input")
     if isinstance(dim, TensorBase) or other is not None:
         o = other if other is not None else dim
         return maximum(input, o) if is_max else minimum(input, o)
@@ -377,6 +382,8 @@ def min(input, dim=None, keepdim=False, *, other=None):
 
 
 def _amax_amin(input, dim, keepdim, is_max, name):
+    if input._data.dtype.kind == "c":
+        complex_unsupported(name[1:] + "_values_cpu", input)
     axes = normalize_dims(dim, input.ndim)
     try:
         return AmaxAmin.apply(input, axes=axes, keepdim=keepdim, is_max=is_max)
@@ -437,6 +444,8 @@ class Logsumexp(Op):
 
 
 def logsumexp(input, dim, keepdim=False):
+    if input._data.dtype.kind == "c":        # not in dlbasic: say so rather than drop imag
+        complex_unsupported("logsumexp", input)
     if not input.dtype.is_floating_point:
         input = input.float()
     return Logsumexp.apply(input, axes=normalize_dims(dim, input.ndim), keepdim=keepdim)
@@ -465,6 +474,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm."""
     if dtype is not None:
         input = input.to(dtype)
+    if input._data.dtype.kind == "c":     # ||z||_p = || |z| ||_p, the norm of the moduli
+        input = _abs(input)
     if not input.dtype.is_floating_point:
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {_SHORT.get(input.dtype.name, input.dtype.name)}")
@@ -489,6 +500,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 def _arg_extreme(input, dim, keepdim, npfn, name):
     x = input._data
+    if x.dtype.kind == "c":
+        raise RuntimeError(f"{name}(): does not support complex input")
     if x.size == 0:             # NumPy: "attempt to get argmax of an empty sequence"
         if dim is None:
             raise IndexError(f"{name}(): Expected reduction dim to be specified for "
@@ -548,13 +561,15 @@ class Cumsum(Op):
 def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(_dtype.to_dtype(dtype))
-    if not input.dtype.is_floating_point:
+    if not input.dtype.is_floating_point and not input.dtype.is_complex:
         return TensorBase._make(np.cumsum(input._data, axis=_axis(dim, input.ndim),
                                       dtype=np.int64).reshape(input.shape))
     return Cumsum.apply(input, axis=_axis(dim, input.ndim))
 
 
 def median(input, dim=None, keepdim=False):
+    if input._data.dtype.kind == "c":
+        complex_unsupported("median_cpu" if dim is None else "median_out", input)
     if dim is None:
         if input._data.size == 0:          # torch: nan
             return TensorBase._make(np.full((), np.nan, dtype=input._data.dtype))
@@ -574,6 +589,8 @@ def median(input, dim=None, keepdim=False):
 
 
 def mode(input, dim=-1, keepdim=False):
+    if input._data.dtype.kind == "c":
+        complex_unsupported("mode_cpu", input)
     axis = wrap_dim(dim, input.ndim)
     if input.ndim and input.shape[axis] == 0:
         raise IndexError(f"mode(): Expected reduction dim {axis} to have non-zero size.")

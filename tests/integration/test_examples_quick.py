@@ -22,6 +22,7 @@ OUTPUTS = {
     "09_flops.py": ["09_flops.png"],
     "10_char_lstm.py": ["10_char_lstm.png"],
     "11_autoencoder.py": ["11_autoencoder.png"],
+    "12_transformer_sort.py": ["12_transformer_sort.png"],
 }
 
 

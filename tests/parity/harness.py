@@ -50,13 +50,15 @@ def make_inputs(shapes, dtype="float32", seed=0, low=None, high=None):
         a = rng.standard_normal(s)
         if low is not None or high is not None:
             a = rng.uniform(low if low is not None else -1, high if high is not None else 1, s)
+        if np.dtype(dtype).kind == "c":                 # an imaginary part drawn the same way
+            a = a + 1j * rng.standard_normal(s)
         arrays.append(a.astype(dtype))
     return arrays
 
 
 def _to_np(x):
     if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
+        return x.detach().resolve_conj().resolve_neg().numpy()     # (torch's lazy conj bits)
     if isinstance(x, dlbasic.Tensor):
         return x.detach().numpy()
     return np.asarray(x)
@@ -80,6 +82,15 @@ def assert_close(a, b, atol, rtol, what="value"):
         np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, err_msg=what, equal_nan=True)
 
 
+def _real_sum(t):
+    """``t.sum()``; a complex output enters as Re(sum) + 0.5 Im(sum) (a real loss, whose
+    gradient seed 1 + 0.5i tells the real and the imaginary part apart)."""
+    if t.dtype.is_complex:
+        s = t.sum()
+        return s.real + 0.5 * s.imag
+    return t.sum()
+
+
 def check(fn, shapes=None, inputs=None, requires_grad=True, dtype="float32", grad=True,
           atol=FWD_ATOL, rtol=FWD_RTOL, grad_atol=GRAD_ATOL, grad_rtol=GRAD_RTOL,
           low=None, high=None, transform=None, seed=0):
@@ -96,7 +107,7 @@ def check(fn, shapes=None, inputs=None, requires_grad=True, dtype="float32", gra
     t_in, d_in = [], []
     for a, r in zip(arrays, rg):
         if isinstance(a, np.ndarray):
-            r = r and a.dtype.kind == "f"
+            r = r and a.dtype.kind in "fc"
             t_in.append(torch.tensor(a, requires_grad=r))
             d_in.append(dlbasic.tensor(a, requires_grad=r))
         else:
@@ -121,8 +132,8 @@ def check(fn, shapes=None, inputs=None, requires_grad=True, dtype="float32", gra
         assert_close(d, t, atol, rtol, f"output {i}")
     if not grad:
         return t_out, d_out
-    t_loss = [t.sum() for t in t_flat if isinstance(t, torch.Tensor) and t.requires_grad]
-    d_loss = [d.sum() for d in d_flat if isinstance(d, dlbasic.Tensor) and d.requires_grad]
+    t_loss = [_real_sum(t) for t in t_flat if isinstance(t, torch.Tensor) and t.requires_grad]
+    d_loss = [_real_sum(d) for d in d_flat if isinstance(d, dlbasic.Tensor) and d.requires_grad]
     assert len(t_loss) == len(d_loss), "requires_grad differs between outputs"
     if t_loss:
         sum(t_loss).backward()

@@ -54,6 +54,12 @@ def _calls():
         "tanh": lambda: x.tanh(), "sigmoid": lambda: x.sigmoid(), "atan": lambda: x.atan(),
         "asin": lambda: u.asin(), "acos": lambda: u.acos(), "sinh": lambda: x.sinh(),
         "cosh": lambda: x.cosh(), "erf": lambda: x.erf(), "erfc": lambda: x.erfc(),
+        "lgamma": lambda: p.lgamma(), "digamma": lambda: p.digamma(),
+        "polygamma": lambda: p.polygamma(2), "erfinv": lambda: u.erfinv(),
+        "igamma": lambda: dlbasic.igamma(c.abs() + 0.5, p),
+        "igammac": lambda: dlbasic.igammac(c.abs() + 0.5, p),
+        "standard_gamma": lambda: dlbasic.ops.special.StandardGamma.apply(
+            p, rng=np.random.default_rng(0)),
         "abs": lambda: x.abs(), "cast": lambda: x.float(), "relu": lambda: x.relu(),
         "sign": lambda: x.sign(), "floor": lambda: x.floor(), "ceil": lambda: x.ceil(),
         "trunc": lambda: x.trunc(), "round": lambda: x.round(), "frac": lambda: x.frac(),
@@ -75,13 +81,27 @@ def _calls():
         "conv1d": lambda: F.conv1d(seq, _t(5, 3, 3)),
         "conv_transpose2d": lambda: F.conv_transpose2d(img, _t(3, 2, 3, 3), _t(2), stride=2,
                                                        padding=1, output_padding=1),
+        # (ConvWeightGrad: the weight gradient as an op, recorded by create_graph=True)
+        "conv2d_double_backward": lambda: dlbasic.autograd.grad(
+            F.conv2d(img, _t(4, 3, 3, 3, seed=4), padding=1).pow(2).sum(), img,
+            create_graph=True)[0],
+        # (PoolBackward: a pooling's backward as an op, both directions)
+        "pool_double_backward": lambda: dlbasic.autograd.grad(
+            dlbasic.autograd.grad(F.max_pool2d(img, 2).pow(2).sum(), img,
+                                  create_graph=True)[0].pow(2).sum(), img,
+            create_graph=True)[0],
         "dropout": lambda: F.dropout(x, 0.5, training=True),
         "embedding": lambda: F.embedding(dlbasic.tensor([1, 0, 2]), _t(4, 3)),
         "linear": lambda: F.linear(x, _t(5, 4), _t(5)),
         "linear_no_bias": lambda: F.linear(x, _t(5, 4)),
         "layer_norm": lambda: F.layer_norm(x, (4,), _t(4), _t(4, seed=3)),
+        "scaled_dot_product_attention": lambda: F.scaled_dot_product_attention(
+            _t(2, 3, 4), _t(2, 5, 4, seed=1), _t(2, 5, 3, seed=2), attn_mask=_t(3, 5, seed=3)),
         "pad_constant": lambda: F.pad(img, (1, 1)),
         "pad_reflect": lambda: F.pad(img, (1, 1, 1, 1), mode="reflect"),
+        "interpolate": lambda: F.interpolate(img, scale_factor=1.5, mode="bicubic"),
+        "unfold": lambda: F.unfold(img, 3, padding=1, stride=2),
+        "fold": lambda: F.fold(_t(2, 12, 9), (4, 4), 2),
         "max_pool": lambda: F.max_pool2d(img, 2), "avg_pool": lambda: F.avg_pool2d(img, 2),
         "adaptive_avg_pool": lambda: F.adaptive_avg_pool2d(img, 4),
         "adaptive_max_pool": lambda: F.adaptive_max_pool2d(img, 2),
@@ -120,6 +140,16 @@ def _calls():
         "max_all": lambda: x.max(), "max_dim": lambda: x.max(1)[0], "mean": lambda: x.mean(),
         "norm": lambda: x.norm(), "prod": lambda: x.prod(1), "std": lambda: x.std(1),
         "sum": lambda: x.sum(), "var": lambda: x.var(1),
+        # complex numbers and the FFT
+        "real": lambda: dlbasic.complex(x, y).real, "imag": lambda: dlbasic.complex(x, y).imag,
+        "conj": lambda: dlbasic.complex(x, y).conj(), "angle": lambda: dlbasic.complex(x, y).angle(),
+        "sgn": lambda: dlbasic.complex(x, y).sgn(),
+        "view_as_real": lambda: dlbasic.view_as_real(dlbasic.complex(x, y)),
+        "view_as_complex": lambda: dlbasic.view_as_complex(x.reshape(3, 2, 2)),
+        "polar": lambda: dlbasic.polar(p, x),
+        "fft": lambda: dlbasic.fft.fft(dlbasic.complex(x, y), n=6),
+        "rfft": lambda: dlbasic.fft.rfft2(x), "irfft": lambda: dlbasic.fft.irfft(
+            dlbasic.complex(x, y), norm="ortho"),
         # linear algebra
         "vector_norm": lambda: L.vector_norm(x, 3), "inv": lambda: L.inv(sq),
         "inv_ex": lambda: L.inv_ex(sq).inverse, "solve": lambda: L.solve(sq, x),

@@ -42,7 +42,7 @@ LAYERS = [
     ("ops", ["dlbasic.ops"]),
     ("tensor API", ["dlbasic._random", "dlbasic._creation", "dlbasic._tensor"]),
     ("library", ["dlbasic.nn", "dlbasic.optim", "dlbasic.utils", "dlbasic.distributed",
-                 "dlbasic.linalg",
+                 "dlbasic.linalg", "dlbasic.special", "dlbasic.distributions", "dlbasic.fft",
                  "dlbasic.serialization",
                  "dlbasic._torch_format", "dlbasic._checkpoint_base", "dlbasic._atomic"]),
     ("namespace", ["dlbasic", "dlbasic.cuda", "dlbasic.backends", "dlbasic.accelerator",

@@ -12,5 +12,12 @@ from .pooling import *                                               # noqa: F40
 from .batchnorm import *                                             # noqa: F401,F403
 from .instancenorm import *                                          # noqa: F401,F403
 from .pixelshuffle import *                                          # noqa: F401,F403
+from .upsampling import *                                            # noqa: F401,F403
+from .fold import *                                                  # noqa: F401,F403
+from .padding import *                                               # noqa: F401,F403
+from .channelshuffle import *                                        # noqa: F401,F403
+from .distance import *                                              # noqa: F401,F403
 from .rnn import *                                                   # noqa: F401,F403
 from .sync_batchnorm import *                                        # noqa: F401,F403
+from .attention import *                                             # noqa: F401,F403
+from .transformer import *                                           # noqa: F401,F403

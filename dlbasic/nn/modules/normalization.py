@@ -1,4 +1,5 @@
-"""``LayerNorm`` (per-sample normalisation over the trailing dims) and ``GroupNorm``."""
+"""``LayerNorm`` (per-sample normalisation over the trailing dims), ``GroupNorm``, ``RMSNorm``
+(LayerNorm without the centring) and ``LocalResponseNorm`` (across neighbouring channels)."""
 import numbers
 
 from ... import _creation
@@ -8,7 +9,7 @@ from .. import functional as _F
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["LayerNorm", "GroupNorm"]
+__all__ = ["LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm"]
 
 
 class LayerNorm(Module):
@@ -65,6 +66,54 @@ class GroupNorm(Module):
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
                 f"affine={self.affine}, bias={self.bias is not None}")
+
+
+class RMSNorm(Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight over ``normalized_shape`` (weight init ones)."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
+        super().__init__()
+        if device is not None:
+            _cpu_device(device)
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        # a weight and no bias at all (torch's RMSNorm has no ``bias`` attribute)
+        self.register_parameter("weight", Parameter(_creation.empty(*self.normalized_shape,
+                                                                    dtype=dtype))
+                                if elementwise_affine else None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        return _F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class LocalResponseNorm(Module):
+    """b_c = a_c / (k + alpha/size * sum of a^2 over the ``size`` channels around c)^beta."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input):
+        return _F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 def _affine_parameters(module, shape, affine, bias, dtype):
