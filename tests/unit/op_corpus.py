@@ -111,6 +111,9 @@ def _calls():
         "cross_entropy": lambda: F.cross_entropy(x, target),
         "nll": lambda: F.nll_loss(F.log_softmax(x, 1), target),
         "smooth_l1": lambda: F.smooth_l1_loss(x, c),
+        "ctc_loss": lambda: F.ctc_loss(_t(5, 2, 4).log_softmax(2),
+                                       dlbasic.tensor([[1, 2], [3, 3]]), (5, 4), (2, 2),
+                                       reduction="none"),
         # optional arguments that make an op keep more arrays
         "cross_entropy_weighted": lambda: F.cross_entropy(x, target, weight=_t(4, grad=False,
                                                                                 positive=True)),

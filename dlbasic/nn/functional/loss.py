@@ -22,7 +22,8 @@ __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_
            "binary_cross_entropy_with_logits", "nll_loss", "cross_entropy", "kl_div",
            "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss",
            "multilabel_soft_margin_loss", "cosine_embedding_loss", "pairwise_distance",
-           "triplet_margin_loss", "multi_margin_loss", "poisson_nll_loss", "gaussian_nll_loss"]
+           "triplet_margin_loss", "multi_margin_loss", "poisson_nll_loss", "gaussian_nll_loss",
+           "ctc_loss"]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -537,3 +538,23 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     if full:
         loss = loss + 0.5 * float(np.log(2 * np.pi))
     return _reduce(loss, reduction)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """Connectionist temporal classification: -log of the summed probability of every alignment
+    of each target to its input frames (the alpha-beta recursion, ``dlbasic/ops/ctc.py``).
+    ``log_probs`` (T, N, C) or unbatched (T, C); ``targets`` padded (N, S) or concatenated;
+    'mean' divides each loss by its target length (at least 1) and averages over the batch."""
+    from ._ctc import ctc_per_sample
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    batched = log_probs.ndim == 3
+    loss, tl = ctc_per_sample(log_probs if batched else log_probs.unsqueeze(1), targets,
+                              input_lengths, target_lengths, blank, zero_infinity)
+    if reduction == "mean":
+        lengths = Tensor._make(np.maximum(tl, 1).astype(loss._data.dtype))
+        return (loss / lengths).mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss if batched else loss.squeeze(0)

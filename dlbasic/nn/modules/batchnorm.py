@@ -81,9 +81,8 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or (self.running_mean is None
                                             and self.running_var is None)
         keep = not self.training or self.track_running_stats
-        p = self._parameters
         return F.batch_norm(input, self.running_mean if keep else None,
-                            self.running_var if keep else None, p["weight"], p["bias"],
+                            self.running_var if keep else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,

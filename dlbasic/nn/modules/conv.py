@@ -112,8 +112,7 @@ class Conv2d(_ConvNd):
     _nd = 2
 
     def forward(self, input):
-        p = self._parameters
-        return F.conv2d(input, p["weight"], p["bias"], self.stride, self.padding,
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
                         self.dilation, self.groups)
 
 
@@ -123,8 +122,7 @@ class Conv1d(_ConvNd):
     _nd = 1
 
     def forward(self, input):
-        p = self._parameters
-        return F.conv1d(input, p["weight"], p["bias"], self.stride, self.padding,
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
                         self.dilation, self.groups)
 
 
@@ -179,8 +177,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     _nd = 2
 
     def forward(self, input, output_size=None):
-        p = self._parameters
-        return F.conv_transpose2d(input, p["weight"], p["bias"], self.stride, self.padding,
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(input, output_size), self.groups,
                                   self.dilation)
 
@@ -191,7 +188,6 @@ class ConvTranspose1d(_ConvTransposeNd):
     _nd = 1
 
     def forward(self, input, output_size=None):
-        p = self._parameters
-        return F.conv_transpose1d(input, p["weight"], p["bias"], self.stride, self.padding,
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding,
                                   self._output_padding(input, output_size), self.groups,
                                   self.dilation)

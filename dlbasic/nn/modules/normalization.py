@@ -32,8 +32,7 @@ class LayerNorm(Module):
         _reset_affine(self)
 
     def forward(self, input):
-        p = self._parameters
-        return _F.layer_norm(input, self.normalized_shape, p["weight"], p["bias"], self.eps)
+        return _F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "

@@ -25,6 +25,7 @@ from ...ops import elementwise as E
 from ...ops import movement as M
 from .. import functional as F
 from .. import init
+from .._packed_sequence import PackedSequence
 from ..parameter import Parameter
 from .linear import _empty
 from .module import Module
@@ -297,7 +298,6 @@ class RNNBase(Module):
 
     def _forward(self, input, hx):
         """The shared forward; ``hx`` is a tuple of state tensors ((h,) or (h, c)) or None."""
-        from ..utils.rnn import PackedSequence   # here: nn.utils loads after nn.modules
         is_lstm = self.mode == "LSTM"
         if isinstance(input, PackedSequence):
             data, batch_sizes_t, sorted_indices, unsorted_indices = input

@@ -70,7 +70,7 @@ class Embedding(Module):
                 self.weight._vbox[0] += 1
 
     def forward(self, input):
-        return _F.embedding(input, self._parameters["weight"], self.padding_idx, self.max_norm,
+        return _F.embedding(input, self.weight, self.padding_idx, self.max_norm,
                             self.norm_type, self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self):
