@@ -285,6 +285,28 @@ def _lstm_lm(lib):
     return LM()
 
 
+def _paired_steps(tm, dm, x, y, make_opt, loss_fn):
+    """Training steps of torch's model ``tm`` and dlbasic's ``dm`` (same weights) on the arrays
+    ``x``, ``y``: ``make_opt(lib, params)`` and ``loss_fn(lib, output, target)`` name each
+    library's optimizer and loss; each step runs once to warm up."""
+    dl, torch = _libs()
+
+    def step_fn(lib, model):
+        opt = make_opt(lib, model.parameters())
+        xt, yt = lib.tensor(x), lib.tensor(y)
+
+        def step():
+            opt.zero_grad()
+            loss = loss_fn(lib, model(xt), yt)
+            loss.backward()
+            opt.step()
+        return step
+    fns = {"dlbasic": step_fn(dl, dm), "torch": step_fn(torch, tm)}
+    for f in fns.values():
+        f()
+    return fns
+
+
 def w8_lstm(repeats):
     """A truncated-BPTT step: 35 time steps x batch 32 of 128 features, SGD, cross-entropy
     of every step's 1000-way prediction."""
@@ -295,20 +317,9 @@ def w8_lstm(repeats):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((35, 32, 128)).astype(np.float32)
     y = rng.integers(0, 1000, (35 * 32,))
-
-    def step_fn(lib, model):
-        opt = lib.optim.SGD(model.parameters(), lr=0.1)
-        xt, yt = lib.tensor(x), lib.tensor(y)
-
-        def step():
-            opt.zero_grad()
-            loss = lib.nn.functional.cross_entropy(model(xt).reshape(-1, 1000), yt)
-            loss.backward()
-            opt.step()
-        return step
-    fns = {"dlbasic": step_fn(dl, dm), "torch": step_fn(torch, tm)}
-    for f in fns.values():
-        f()
+    fns = _paired_steps(tm, dm, x, y, lambda lib, params: lib.optim.SGD(params, lr=0.1),
+                        lambda lib, out, yt: lib.nn.functional.cross_entropy(
+                            out.reshape(-1, 1000), yt))
     return summarize("W8 LSTM 2x256 step 35x32", interleave(fns, repeats))
 
 
@@ -324,20 +335,8 @@ def w9_transformer(repeats):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, 64, 256)).astype(np.float32)
     y = rng.standard_normal((32, 64, 256)).astype(np.float32)
-
-    def step_fn(lib, model):
-        opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
-        xt, yt = lib.tensor(x), lib.tensor(y)
-
-        def step():
-            opt.zero_grad()
-            loss = lib.nn.functional.mse_loss(model(xt), yt)
-            loss.backward()
-            opt.step()
-        return step
-    fns = {"dlbasic": step_fn(dl, dm), "torch": step_fn(torch, tm)}
-    for f in fns.values():
-        f()
+    fns = _paired_steps(tm, dm, x, y, lambda lib, params: lib.optim.AdamW(params, lr=1e-3),
+                        lambda lib, out, yt: lib.nn.functional.mse_loss(out, yt))
     return summarize("W9 TransformerEncoderLayer step", interleave(fns, repeats))
 
 

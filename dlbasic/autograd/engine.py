@@ -23,6 +23,7 @@ import numpy as np
 from .._tensor_base import TensorBase, size_str
 from .function import AccumulateGrad, Node, Op, _FREED_MSG
 from . import graph_engine as _graph_engine
+from ._walk import dependencies, add_to_buffer, capture_node_grads, pre_node
 from .grad_mode import no_grad
 from .anomaly_mode import _anomaly, _warn_failed_node, _nan_error
 
@@ -104,33 +105,13 @@ def queue_callback(fn):
 def _execute(roots, retain_graph, captured=None, captured_nodes=None):
     """Run backward from ``roots``: a list of (target, output_nr, gradient array)."""
     # 1. dependencies: how many edges point at each node reachable from the roots
-    deps = {}
-    leaf_uses = {}                      # id(leaf) -> edges pointing at it
-    stack = []
-    for target, _, _ in roots:
-        if isinstance(target, Node) and target not in deps:
-            deps[target] = 0
-            stack.append(target)
-    while stack:
-        for e in stack.pop()._edges:
-            if e is not None:
-                child = e[0]
-                if child in deps:
-                    deps[child] += 1
-                elif isinstance(child, Node):
-                    deps[child] = 1
-                    stack.append(child)
-                else:
-                    leaf_uses[id(child)] = leaf_uses.get(id(child), 0) + 1
+    deps, leaf_uses = dependencies(roots)
 
     # 2. gradients flow from the roots; a node runs once all its inputs have arrived
     buffers = {}
     for target, nr, g in roots:
         if isinstance(target, Node):
-            buf = buffers.get(target)
-            if buf is None:
-                buf = buffers[target] = [None] * target._n_out
-            buf[nr] = g if buf[nr] is None else buf[nr] + g
+            add_to_buffer(buffers, target, nr, g)
         else:
             _accumulate_leaf(target, g, captured)
     ready = [n for n, c in deps.items() if c == 0]
@@ -148,14 +129,11 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                 node = ready.pop()
                 grads = buffers.pop(node, None) or [None] * node._n_out
                 if node._hooks or node._retain:
-                    grads = _pre_node(node, grads)
+                    grads = pre_node(node, grads, _run_hooks, _retain)
                     if handed is not None:   # a hook may return an array the user keeps
                         handed.update(id(g) for g in grads if g is not None)
                 if captured_nodes is not None:
-                    for nr in range(node._n_out):
-                        key = (id(node), nr)
-                        if key in captured_nodes and grads[nr] is not None:
-                            captured_nodes[key] = grads[nr]
+                    capture_node_grads(node, grads, captured_nodes)
                 in_grads = node._run_backward(grads)
                 if check_nan:
                     in_grads = _checked_for_nan(node, in_grads)
@@ -203,10 +181,7 @@ def _execute(roots, retain_graph, captured=None, captured_nodes=None):
                                 raise
                         continue
                     if g is not None:
-                        buf = buffers.get(child)
-                        if buf is None:
-                            buf = buffers[child] = [None] * child._n_out
-                        buf[nr] = g if buf[nr] is None else buf[nr] + g
+                        add_to_buffer(buffers, child, nr, g)
                     if n == 1:
                         ready.append(child)
                     deps[child] = n - 1
@@ -231,21 +206,12 @@ def _checked_for_nan(node, in_grads):
     return out
 
 
-def _pre_node(node, grads):
-    grads = list(grads)
-    if node._hooks:
-        for nr, hooks in node._hooks.items():
-            if grads[nr] is not None:
-                grads[nr] = _run_hooks(hooks, grads[nr])
-    if node._retain:
-        for nr, ref in node._retain.items():
-            t = ref()
-            if t is not None and grads[nr] is not None:
-                if t.grad is None:
-                    t.grad = _wrap(grads[nr].copy())
-                else:
-                    t.grad._data = t.grad._data + grads[nr]
-    return grads
+def _retain(t, g):
+    """A non-leaf that called retain_grad() keeps (a copy of) the gradient array ``g``."""
+    if t.grad is None:
+        t.grad = _wrap(g.copy())
+    else:
+        t.grad._data = t.grad._data + g
 
 
 def _make_roots(tensors, grad_tensors):

@@ -359,22 +359,7 @@ class FunctionCtx(Node):
         gts = [None if g is None else _Tensor._make(g) for g in grads]
         with no_grad():
             res = self._fn_cls.backward(self, *gts)
-        if not isinstance(res, tuple):
-            res = (res,)
-        n_in = len(self._edges)
-        if len(res) < n_in:
-            raise RuntimeError(f"function {self.name()} returned an incorrect number of "
-                               f"gradients (expected {n_in}, got {len(res)})")
-        out = []
-        for i, r in enumerate(res[:n_in]):
-            if r is None or self._edges[i] is None:
-                out.append(None)
-            elif isinstance(r, _Tensor):
-                out.append(r._data)
-            else:
-                raise TypeError(f"function {self.name()} returned a gradient of type "
-                                f"{type(r).__name__} for input {i}; expected a Tensor or None")
-        return tuple(out)
+        return tuple(None if r is None else r._data for r in _checked_grads(self, res))
 
 
 class Function:
@@ -443,3 +428,25 @@ class Function:
 def once_differentiable(fn):
     """Accepted for compatibility: dlbasic's backward never builds a graph."""
     return fn
+
+
+def _checked_grads(ctx, res):
+    """A user Function's backward result ``res`` as one Tensor (or None) per input, with
+    torch's errors for too few gradients or one that is not a Tensor; gradients for inputs
+    that need none are dropped."""
+    if not isinstance(res, tuple):
+        res = (res,)
+    n_in = len(ctx._edges)
+    if len(res) < n_in:
+        raise RuntimeError(f"function {ctx.name()} returned an incorrect number of "
+                           f"gradients (expected {n_in}, got {len(res)})")
+    out = []
+    for i, r in enumerate(res[:n_in]):
+        if r is None or ctx._edges[i] is None:
+            out.append(None)
+        elif isinstance(r, _Tensor):
+            out.append(r)
+        else:
+            raise TypeError(f"function {ctx.name()} returned a gradient of type "
+                            f"{type(r).__name__} for input {i}; expected a Tensor or None")
+    return out

@@ -27,8 +27,10 @@ import numpy as np
 
 from .._dtype import from_numpy_dtype
 from .._tensor_base import TensorBase
-from .function import Node, MultiOutputOp, FunctionCtx, _FREED_MSG, _version_error
+from .function import (Node, MultiOutputOp, FunctionCtx, _FREED_MSG, _version_error,
+                       _checked_grads)
 from .grad_mode import enable_grad
+from ._walk import dependencies, add_to_buffer, capture_node_grads, pre_node
 
 __all__ = ["differentiable_backward", "saved_input", "saved_output", "sum_to_shape_t",
            "execute", "graph_roots"]
@@ -128,23 +130,7 @@ def _run_function(ctx, grads):
     if ctx._materialize:
         grads = [TensorBase._make(np.zeros(s, d)) if g is None else g
                  for g, (s, d) in zip(grads, ctx._out_meta)]
-    res = ctx._fn_cls.backward(ctx, *grads)
-    if not isinstance(res, tuple):
-        res = (res,)
-    n_in = len(ctx._edges)
-    if len(res) < n_in:
-        raise RuntimeError(f"function {ctx.name()} returned an incorrect number of "
-                           f"gradients (expected {n_in}, got {len(res)})")
-    out = []
-    for i, r in enumerate(res[:n_in]):
-        if r is None or ctx._edges[i] is None:
-            out.append(None)
-        elif isinstance(r, TensorBase):
-            out.append(r)
-        else:
-            raise TypeError(f"function {ctx.name()} returned a gradient of type "
-                            f"{type(r).__name__} for input {i}; expected a Tensor or None")
-    return tuple(out)
+    return tuple(_checked_grads(ctx, ctx._fn_cls.backward(ctx, *grads)))
 
 
 def _run_hooks(hooks, g):
@@ -189,33 +175,12 @@ def graph_roots(roots, grad_tensors):
 def execute(roots, retain_graph, captured=None, captured_nodes=None):
     """engine._execute with Tensor gradients, recorded: ``roots`` is a list of (target,
     output_nr, gradient Tensor)."""
-    deps = {}
-    leaf_uses = {}
-    stack = []
-    for target, _, _ in roots:
-        if isinstance(target, Node) and target not in deps:
-            deps[target] = 0
-            stack.append(target)
-    while stack:
-        for e in stack.pop()._edges:
-            if e is not None:
-                child = e[0]
-                if child in deps:
-                    deps[child] += 1
-                elif isinstance(child, Node):
-                    deps[child] = 1
-                    stack.append(child)
-                else:
-                    leaf_uses[id(child)] = leaf_uses.get(id(child), 0) + 1
-
+    deps, leaf_uses = dependencies(roots)
     with enable_grad():
         buffers = {}
         for target, nr, g in roots:
             if isinstance(target, Node):
-                buf = buffers.get(target)
-                if buf is None:
-                    buf = buffers[target] = [None] * target._n_out
-                buf[nr] = g if buf[nr] is None else buf[nr] + g
+                add_to_buffer(buffers, target, nr, g)
             else:
                 accumulate_leaf(target, g, captured)
         ready = [n for n, c in deps.items() if c == 0]
@@ -224,12 +189,9 @@ def execute(roots, retain_graph, captured=None, captured_nodes=None):
             node = ready.pop()
             grads = buffers.pop(node, None) or [None] * node._n_out
             if node._hooks or node._retain:
-                grads = _pre_node(node, grads)
+                grads = pre_node(node, grads, _run_hooks, _retain)
             if captured_nodes is not None:
-                for nr in range(node._n_out):
-                    key = (id(node), nr)
-                    if key in captured_nodes and grads[nr] is not None:
-                        captured_nodes[key] = grads[nr]
+                capture_node_grads(node, grads, captured_nodes)
             in_grads = _run_node(node, grads)
             if not retain_graph:
                 node._release()
@@ -258,27 +220,15 @@ def execute(roots, retain_graph, captured=None, captured_nodes=None):
                         accumulate_leaf(child, g, captured)
                     continue
                 if g is not None:
-                    buf = buffers.get(child)
-                    if buf is None:
-                        buf = buffers[child] = [None] * child._n_out
-                    buf[nr] = g if buf[nr] is None else buf[nr] + g
+                    add_to_buffer(buffers, child, nr, g)
                 if n == 1:
                     ready.append(child)
                 deps[child] = n - 1
 
 
-def _pre_node(node, grads):
-    grads = list(grads)
-    if node._hooks:
-        for nr, hooks in node._hooks.items():
-            if grads[nr] is not None:
-                grads[nr] = _run_hooks(hooks, grads[nr])
-    if node._retain:
-        for nr, ref in node._retain.items():
-            t = ref()
-            if t is not None and grads[nr] is not None:
-                t.grad = grads[nr].clone() if t.grad is None else t.grad + grads[nr]
-    return grads
+def _retain(t, g):
+    """A non-leaf that called retain_grad() keeps the graph Tensor ``g`` (out of place)."""
+    t.grad = g.clone() if t.grad is None else t.grad + g
 
 
 _CYCLE_WARNING = (

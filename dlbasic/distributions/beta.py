@@ -5,8 +5,6 @@ implicitly (``ops.special.StandardGamma``), so the gradient with respect to a an
 chain rule through the two gamma draws.  Its expectation is the exact gradient of E f(x);
 per draw it differs from torch's, which differentiates the Beta quantile itself.
 """
-import numbers
-
 import numpy as np
 
 from .._tensor_base import Size
@@ -15,7 +13,7 @@ from ..ops import special as S
 from . import constraints
 from .distribution import Distribution
 from .gamma import _standard_gamma
-from .utils import broadcast_all, xlogy
+from .utils import xlogy
 
 __all__ = ["Beta"]
 
@@ -25,17 +23,11 @@ class Beta(Distribution):
                        "concentration0": constraints.positive}
     support = constraints.unit_interval
     has_rsample = True
+    _elementwise_params = ("_concentration1", "_concentration0")
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         # kept private, as torch keeps them inside a Dirichlet: repr(Beta(...)) is "Beta()"
-        self._concentration1, self._concentration0 = broadcast_all(concentration1,
-                                                                   concentration0)
-        if isinstance(concentration1, numbers.Number) and \
-                isinstance(concentration0, numbers.Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self._concentration1.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        self._init_elementwise((concentration1, concentration0), validate_args)
 
     @property
     def concentration1(self):
@@ -46,13 +38,7 @@ class Beta(Distribution):
         return self._concentration0
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Beta, _instance)
-        batch_shape = Size(tuple(batch_shape))
-        new._concentration1 = self._concentration1.expand(batch_shape)
-        new._concentration0 = self._concentration0.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_elementwise(Beta, batch_shape, _instance)
 
     @property
     def mean(self):

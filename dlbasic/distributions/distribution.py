@@ -8,6 +8,7 @@ parameters are checked against ``arg_constraints`` when the distribution is made
 value given to ``log_prob``/``cdf`` against ``support``, raising ValueError with torch's
 wording.
 """
+import numbers
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..autograd.grad_mode import no_grad
 from ..ops import elementwise as E
 from . import constraints
 from .constraints import _fmt
-from .utils import lazy_property
+from .utils import broadcast_all, lazy_property
 
 __all__ = ["Distribution"]
 
@@ -183,6 +184,32 @@ class Distribution:
                 f"Subclass {self.__class__.__name__} of {cls.__name__} that defines a custom "
                 "__init__ method must also define a custom .expand() method.")
         return self.__new__(type(self)) if _instance is None else _instance
+
+    # A distribution whose parameters broadcast together elementwise (Normal(loc, scale),
+    # Gamma(concentration, rate), ...) names them in ``_elementwise_params``; its __init__
+    # and expand are then one call each.
+    _elementwise_params = ()
+
+    def _init_elementwise(self, values, validate_args):
+        """Keep ``values`` (numbers or tensors) broadcast together under the names in
+        ``_elementwise_params``; the batch shape is theirs, () when all are numbers."""
+        tensors = broadcast_all(*values)
+        for name, t in zip(self._elementwise_params, tensors):
+            setattr(self, name, t)
+        all_numbers = all(isinstance(v, numbers.Number) for v in values)
+        Distribution.__init__(self, Size() if all_numbers else tensors[0].size(),
+                              validate_args=validate_args)
+
+    def _expand_elementwise(self, cls, batch_shape, _instance):
+        """expand() for an elementwise-parameterized ``cls``: every parameter expanded (a
+        view, not a copy) to ``batch_shape``."""
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = Size(tuple(batch_shape))
+        for name in self._elementwise_params:
+            setattr(new, name, getattr(self, name).expand(batch_shape))
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     def __repr__(self):
         try:

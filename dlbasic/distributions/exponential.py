@@ -1,12 +1,9 @@
 """Exponential(rate): density rate e^(-rate x) on x >= 0; rsample = -log(1 - u) / rate."""
-import numbers
-
 from .._creation import rand as _rand
 from .._tensor_base import Size
 from ..ops import elementwise as E
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all
 
 __all__ = ["Exponential"]
 
@@ -15,19 +12,13 @@ class Exponential(Distribution):
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _elementwise_params = ("rate",)
 
     def __init__(self, rate, validate_args=None):
-        (self.rate,) = broadcast_all(rate)
-        batch_shape = Size() if isinstance(rate, numbers.Number) else self.rate.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        self._init_elementwise((rate,), validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Exponential, _instance)
-        batch_shape = Size(tuple(batch_shape))
-        new.rate = self.rate.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_elementwise(Exponential, batch_shape, _instance)
 
     @property
     def mean(self):

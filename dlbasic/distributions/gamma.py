@@ -4,8 +4,6 @@ rsample draws x0 ~ Gamma(a, 1) with dlbasic's generator and returns x0 / b.  The
 with respect to a is the implicit reparameterization one (the draw moves with a at a fixed
 quantile), computed by ``ops.special.StandardGamma``; with respect to b it is -x0 / b^2.
 """
-import numbers
-
 import numpy as np
 
 from .._random import _rng
@@ -14,7 +12,7 @@ from ..ops import elementwise as E
 from ..ops import special as S
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all, xlogy
+from .utils import xlogy
 
 __all__ = ["Gamma"]
 
@@ -30,23 +28,13 @@ class Gamma(Distribution):
     support = constraints.nonnegative
     has_rsample = True
     _mean_carrier_measure = 0
+    _elementwise_params = ("concentration", "rate")
 
     def __init__(self, concentration, rate, validate_args=None):
-        self.concentration, self.rate = broadcast_all(concentration, rate)
-        if isinstance(concentration, numbers.Number) and isinstance(rate, numbers.Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self.concentration.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        self._init_elementwise((concentration, rate), validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Gamma, _instance)
-        batch_shape = Size(tuple(batch_shape))
-        new.concentration = self.concentration.expand(batch_shape)
-        new.rate = self.rate.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_elementwise(Gamma, batch_shape, _instance)
 
     @property
     def mean(self):

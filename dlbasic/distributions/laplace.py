@@ -1,7 +1,6 @@
 """Laplace(loc, scale): density e^(-|x - loc| / scale) / (2 scale); rsample by inverting the
 CDF at a uniform draw u in (-1, 1): loc - scale sgn(u) log(1 - |u|)."""
 import math
-import numbers
 
 import numpy as np
 
@@ -10,7 +9,6 @@ from .._tensor_base import Size
 from ..ops import elementwise as E
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all
 
 __all__ = ["Laplace"]
 
@@ -19,23 +17,13 @@ class Laplace(Distribution):
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
+    _elementwise_params = ("loc", "scale")
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        self._init_elementwise((loc, scale), validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Laplace, _instance)
-        batch_shape = Size(tuple(batch_shape))
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_elementwise(Laplace, batch_shape, _instance)
 
     @property
     def mean(self):

@@ -4,7 +4,6 @@ rsample is loc + scale * eps with eps ~ N(0, 1) drawn from dlbasic's generator, 
 gradient reaches loc (1) and scale (eps).
 """
 import math
-import numbers
 
 from .._creation import randn as _randn
 from .._tensor_base import Size
@@ -13,7 +12,6 @@ from ..ops import elementwise as E
 from ..ops import special as S
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all
 
 __all__ = ["Normal"]
 
@@ -23,23 +21,13 @@ class Normal(Distribution):
     support = constraints.real
     has_rsample = True
     _mean_carrier_measure = 0
+    _elementwise_params = ("loc", "scale")
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        self._init_elementwise((loc, scale), validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Normal, _instance)
-        batch_shape = Size(tuple(batch_shape))
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_elementwise(Normal, batch_shape, _instance)
 
     @property
     def mean(self):

@@ -417,6 +417,36 @@ def test_mha_init_is_xavier_uniform_with_zero_biases():
     assert np.abs(s.k_proj_weight.detach().numpy()).max() <= math.sqrt(6 / (8 + 3))
 
 
+# (query, key/value, key_padding_mask, attn_mask) shapes that F.multi_head_attention_forward's
+# rank check refuses; None: no mask
+MHA_RANK_ERRORS = {
+    "4-D query": ((2, 4, 3, 8), (2, 4, 3, 8), None, None),
+    "batched query, 2-D key": ((4, 3, 8), (4, 8), None, None),
+    "unbatched query, 3-D key": ((4, 8), (4, 3, 8), None, None),
+    "batched query, 1-D key_padding_mask": ((4, 3, 8), (4, 3, 8), (4,), None),
+    "unbatched query, 2-D key_padding_mask": ((4, 8), (4, 8), (1, 4), None),
+    "batched query, 4-D attn_mask": ((4, 3, 8), (4, 3, 8), None, (1, 6, 4, 4)),
+    "unbatched query, 1-D attn_mask": ((4, 8), (4, 8), None, (4,)),
+    "unbatched query, 3-D attn_mask of the wrong shape": ((4, 8), (4, 8), None, (3, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("q_shape, kv_shape, kpm_shape, mask_shape", MHA_RANK_ERRORS.values(),
+                         ids=list(MHA_RANK_ERRORS))
+def test_mha_rank_errors_match_torchs(q_shape, kv_shape, kpm_shape, mask_shape):
+    t, d = mha_pair(8, 2)
+    q, kv = randn(*q_shape), randn(*kv_shape, seed=1)
+
+    def call(lib, module):
+        kw = {}
+        if kpm_shape is not None:
+            kw["key_padding_mask"] = lib.tensor(np.zeros(kpm_shape, bool))
+        if mask_shape is not None:
+            kw["attn_mask"] = lib.tensor(np.zeros(mask_shape, bool))
+        return lambda: module(lib.tensor(q), lib.tensor(kv), lib.tensor(kv), **kw)
+    assert_same_error(call(torch, t), call(dlbasic, d))
+
+
 def test_mha_errors_match_torchs():
     with pytest.raises(AssertionError, match="embed_dim must be divisible by num_heads"):
         dnn.MultiheadAttention(10, 3)
