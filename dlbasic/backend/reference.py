@@ -29,6 +29,11 @@ Max pooling (``pooling.py``), on padded (N, C, Hp, Wp) arrays:
     max_pool2d_backward: dx_pad[argmax] += g
 
 Optimizer updates (``updates.py``), one parameter in place: ``sgd_update``, ``adam_update``.
+
+CTC (``ctc.py``), in log space over the blank-extended targets:
+
+    ctc_forward:  alpha_t(s) = lse(alpha_{t-1}(s), alpha_{t-1}(s-1), [alpha_{t-1}(s-2)]) + y_t(l'_s)
+    ctc_backward: beta likewise from the end; dnll/dy_t(c) from the occupancies alpha + beta
 """
 import numpy as np
 
@@ -36,11 +41,13 @@ from .._parallel import for_blocks
 from .conv import conv2d_forward, conv2d_backward_weight, conv2d_backward_input
 from .pooling import max_pool2d_forward, max_pool2d_backward
 from .updates import sgd_update, adam_update
+from .ctc import ctc_forward, ctc_backward
 
 __all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
            "batch_norm_grad_input", "relu_forward", "relu_backward",
            "conv2d_forward", "conv2d_backward_weight", "conv2d_backward_input",
-           "max_pool2d_forward", "max_pool2d_backward", "sgd_update", "adam_update"]
+           "max_pool2d_forward", "max_pool2d_backward", "sgd_update", "adam_update",
+           "ctc_forward", "ctc_backward"]
 
 
 def _rows_dot(a, b):

@@ -94,6 +94,45 @@ def test_update_kernels_take_non_contiguous_parameters():
     np.testing.assert_array_equal(d, np.full(4, -1.5, np.float32))
 
 
+def _ctc_inputs(T, lengths, targets, C=5, blank=0, seed=0):
+    """The CtcLoss op's kernel inputs: log-softmax frames, the blank-extended targets and
+    which states may be entered from two back."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, len(lengths), C))
+    lp = x - np.log(np.exp(x).sum(-1, keepdims=True))
+    tl = np.array([len(t) for t in targets], np.int64)
+    S = 2 * max(tl.max(), 0) + 1
+    ext = np.full((len(targets), S), blank, np.int64)
+    for n, t in enumerate(targets):
+        ext[n, 1:2 * len(t):2] = t
+    skip = np.zeros(ext.shape, bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    return lp, ext, skip, np.array(lengths, np.int64), tl
+
+
+CTC_CASES = {
+    "plain": (12, [12, 9, 5], [[1, 2, 3], [4, 4], [2]]),
+    "empty target and no frames": (6, [6, 0, 0, 3], [[1], [], [2], []]),
+    "impossible (repeats need a blank between)": (3, [3, 2], [[1, 1, 1], [3, 3]]),
+    "one frame": (1, [1, 1], [[2], []]),
+}
+
+
+@pytest.mark.parametrize("T, lengths, targets", CTC_CASES.values(), ids=list(CTC_CASES))
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_ctc_kernels_compiled_equal_reference(T, lengths, targets, zero_infinity):
+    lp, ext, skip, il, tl = _ctc_inputs(T, lengths, targets)
+    alpha, nll = reference.ctc_forward(lp, ext, skip, il, tl)
+    c_alpha, c_nll = compiled.ctc_forward(lp, ext, skip, il, tl)
+    np.testing.assert_allclose(c_alpha, alpha, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(c_nll, nll, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(np.signbit(c_nll), np.signbit(nll))          # -0.0 for "no frames"
+    g = np.linspace(0.5, 2.0, len(lengths))
+    want = reference.ctc_backward(lp, alpha, ext, skip, nll, il, tl, zero_infinity, g)
+    got = compiled.ctc_backward(lp, alpha, ext, skip, nll, il, tl, zero_infinity, g)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)      # NaN where it has NaN
+
+
 def test_kernels_the_compiled_table_lacks_run_their_numpy_version():
     # relu: NumPy's SIMD maximum beats a plain Numba loop, so the compiled table keeps it
     with backend.use("compiled"):
