@@ -23,7 +23,7 @@ from ..backend import kernels
 from ..backend.conv import to_nhwc
 from ..autograd.graph_engine import differentiable_backward as rule, saved_input, saved_output
 from . import elementwise as E, reduction as R, movement as M, activation as A
-from .matmul import MatMul, Mm, Bmm, _MatVec   # (ops.matmul is also the function's name)
+from .matmul import MatMul, Mm, Bmm, _MatVec, Einsum   # (ops.matmul is also a function)
 from . import linear as L, loss as LS, dropout as D, embedding as EM, _flops
 from .conv import Convolution, ConvTranspose
 from .normalization import NativeLayerNorm
@@ -372,6 +372,35 @@ def _matmul(node, g):
     ga = g.matmul(b.transpose(-1, -2)) if _needs(node, 0) else None
     gb = a.transpose(-1, -2).matmul(g) if _needs(node, 1) else None
     return ga, gb
+
+
+@rule(Einsum)
+def _einsum(node, g):
+    # dx_i = einsum(g, the other operands) onto x_i's labels; a label of x_i that appears in
+    # no other term and not in the output was summed away, so the result is broadcast back
+    ins, out = node.eq.split("->")
+    ins = ins.split(",")
+    xs = [saved_input(node, j, x) for j, x in enumerate(node.xs)]
+    grads = []
+    for i, target in enumerate(ins):
+        if not _needs(node, i):
+            grads.append(None)
+            continue
+        if len(set(target)) != len(target):
+            raise RuntimeError(f"double backward through {node.name()} with a repeated label "
+                               f"('{target}') is not supported by dlbasic yet")
+        others = [t for j, t in enumerate(ins) if j != i]
+        present = set(out).union(*others)
+        keep = "".join(c for c in target if c in present)
+        r = Einsum.apply(g, *[x for j, x in enumerate(xs) if j != i],
+                         eq=",".join([out] + others) + "->" + keep)
+        if keep != target:
+            for k, c in enumerate(target):
+                if c not in keep:
+                    r = r.unsqueeze(k)
+            r = r.expand(*node.xs[i].shape)
+        grads.append(r)
+    return tuple(grads)
 
 
 @rule(_MatVec)

@@ -192,6 +192,19 @@ CASES = [
      [(1, 2, 3, 3), (2, 3, 3, 3), (3,)], None),
     ("conv_transpose1d", lambda x, w: F.conv_transpose1d(x, w, stride=2) ** 2,
      [(1, 2, 4), (2, 2, 3)], None),
+    ("pad_constant_and_crop", lambda x: F.pad(x, (1, 2, -1, 1), value=0.5).sin() ** 2,
+     [(2, 3, 4, 5)], None),
+    ("pad_reflect_replicate_circular", lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect") ** 3
+     + F.pad(x, (2, 3, 0, 1), mode="replicate").sin().sum()
+     + (F.pad(x, (1, 2, 2, 1), mode="circular") ** 2).sum(), [(2, 3, 4, 5)], None),
+    ("pad_1d_3d", lambda x, y: F.pad(x, (2, 1), mode="reflect").tanh().sum()
+     + F.pad(y, (1, 1, 0, 2, 1, 0), mode="replicate").pow(3).sum(),
+     [(2, 3, 4), (1, 2, 3, 3, 4)], None),
+    ("einsum_contractions", lambda a, b, c: torch.einsum("ij,jk,kl->il", a, b, c).sin().sum()
+     + (torch.einsum("ij,kl->il", a, c.t()) ** 2).sum(), [(2, 3), (3, 4), (4, 2)], None),
+    ("einsum_batched_broadcast_sum", lambda a, b: torch.einsum("bij,bjk->bik", a, b) ** 2
+     + torch.einsum("ijk,ik->j", a, b[:, :, 0]).sin().sum() + torch.einsum("bij->", a ** 3),
+     [(2, 3, 4), (2, 4, 2)], None),
 ]
 
 
@@ -384,6 +397,14 @@ def test_uncovered_op_raises_a_clear_error():
     # the first-order gradient is still there without create_graph
     g, = dlbasic.autograd.grad(x.prod(1).sum(), x)
     assert g.shape == x.shape
+
+
+def test_einsum_with_a_repeated_label_refuses_double_backward():
+    x = dlbasic.randn(3, 3, requires_grad=True)
+    y = (dlbasic.einsum("ii->i", x) ** 2).sum()
+    with pytest.raises(RuntimeError, match="double backward through EinsumBackward0 with a "
+                                           "repeated label \\('ii'\\) is not supported"):
+        dlbasic.autograd.grad(y, x, create_graph=True)
 
 
 def test_complex_double_backward_refuses():

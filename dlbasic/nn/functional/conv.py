@@ -9,7 +9,9 @@ import numpy as np
 from ..._dtype import TYPE_NAMES
 from ..._tensor import Tensor
 from ...autograd.function import Op
+from ...autograd.graph_engine import differentiable_backward
 from ...ops import _flops
+from ...ops import movement as M
 from ...ops.conv import Convolution, ConvTranspose
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "pad"]
@@ -210,7 +212,7 @@ class ConstantPadNd(Op):
 
     def forward(self, x, pad, value):
         # pad = ((before, after), ...) for every axis of x
-        self.in_shape = x.shape
+        self.in_shape, self.pad = x.shape, pad
         crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(pad, x.shape))
         x = x[crop]
         pos = tuple((max(b, 0), max(a, 0)) for b, a in pad)
@@ -256,6 +258,27 @@ class IndexPad(Op):
     def name(self):
         return {"reflect": "ReflectionPad", "replicate": "ReplicationPad",
                 "circular": "CircularPad"}[self.mode] + f"{self.dims}DBackward0"
+
+
+# create_graph=True: both pads are linear in x, so their backward is linear in g, and written
+# with differentiable ops it can be differentiated again
+
+@differentiable_backward(ConstantPadNd)
+def _constant_pad_backward(node, g):
+    # the adjoint of padding by (b, a) is padding by (-b, -a): a crop, or zeros where x was
+    # cropped
+    return ConstantPadNd.apply(g, pad=tuple((-b, -a) for b, a in node.pad), value=0)
+
+
+@differentiable_backward(IndexPad)
+def _index_pad_backward(node, g):
+    # per padded axis, the adjoint of x.take(idx) is a scatter-add of g onto zeros
+    shape = list(g.shape)
+    for axis, idx in reversed(list(node.index.items())):
+        shape[axis] = node.in_shape[axis]
+        zeros = Tensor._make(np.zeros(shape, g._data.dtype))
+        g = M.IndexPut.apply(zeros, g, key=(slice(None),) * axis + (idx,), accumulate=True)
+    return g
 
 
 def _source_index(n, before, after, mode):
