@@ -29,6 +29,8 @@ from .conv import Convolution, ConvTranspose
 from .normalization import NativeLayerNorm
 from .batchnorm import BatchNorm
 from . import pooling as P
+from .interpolate import Interpolate
+from .fold import Im2Col, Col2Im
 from ..backend.pooling import window_slices
 
 __all__ = []
@@ -771,11 +773,11 @@ def _batch_norm(node, g):
 
 # -- pooling ------------------------------------------------------------------------------
 
-class PoolBackward(Op):
-    """dx = B g: a pooling op's backward, a linear map of g fixed by its forward (the window
-    divisors, the argmax positions).  Its gradient is the adjoint B^T u, the pooling's own
-    linearisation (a window average, or a gather at the argmax) -- computed when
-    ``transpose`` -- and the adjoint's gradient is B again, so every order is covered."""
+class LinearBackward(Op):
+    """dx = B g: the backward of an op linear in its input (pooling with its window divisors
+    or argmax positions fixed by the forward, interpolation), as an op of g.  Its gradient is
+    B^T u, the op's own linearisation -- computed when ``transpose`` -- and the gradient of
+    that is B again, so every order is covered."""
     _saved_attrs = ("src",)
     flops = _flops.elementwise(1, on="in")
 
@@ -784,10 +786,17 @@ class PoolBackward(Op):
             raise RuntimeError(_FREED_MSG)
         self.src, self.transpose = src, transpose
         self._torch_name = src.name()[:-1] + "Backward0" if not transpose else src.name()
-        return _pool_adjoint(src, g) if transpose else src.backward(g)
+        return _linearization(src, g) if transpose else src.backward(g)
 
     def backward(self, u):
-        return _pool_adjoint(self.src, u) if not self.transpose else self.src.backward(u)
+        return _linearization(self.src, u) if not self.transpose else self.src.backward(u)
+
+
+def _linearization(src, u):
+    """J u for the linear node ``src``: its output's change along an input change u."""
+    if isinstance(src, Interpolate):
+        return src.resample(u)
+    return _pool_adjoint(src, u)
 
 
 def _pool_adjoint(src, u):
@@ -814,14 +823,30 @@ def _pool_adjoint(src, u):
     return out[:, :, 0, :] if nd == 1 else out
 
 
-@rule(P.MaxPool, P.AvgPool, P.AdaptiveMaxPool)
-def _pool(node, g):
-    return PoolBackward.apply(g, src=node, transpose=False)
+@rule(P.MaxPool, P.AvgPool, P.AdaptiveMaxPool, Interpolate)
+def _linear_op(node, g):
+    return LinearBackward.apply(g, src=node, transpose=False)
 
 
-@rule(PoolBackward)
-def _pool_backward(node, u):
-    return PoolBackward.apply(u, src=node.src, transpose=not node.transpose)
+@rule(LinearBackward)
+def _linear_backward(node, u):
+    return LinearBackward.apply(u, src=node.src, transpose=not node.transpose)
+
+
+# unfold and fold are each other's adjoints, so each one's backward is the other
+
+@rule(Im2Col)
+def _unfold(node, g):
+    kernel_size, dilation, padding, stride, blocks = node.geometry
+    return Col2Im.apply(g, output_size=node.hw, kernel_size=kernel_size, dilation=dilation,
+                        padding=padding, stride=stride, blocks=blocks)
+
+
+@rule(Col2Im)
+def _fold(node, g):
+    kernel_size, dilation, padding, stride, blocks = node.geometry
+    return Im2Col.apply(g, kernel_size=kernel_size, dilation=dilation, padding=padding,
+                        stride=stride, blocks=blocks)
 
 
 @rule(P.AdaptiveAvgPool)

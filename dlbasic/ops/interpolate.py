@@ -279,10 +279,15 @@ class Interpolate(Op):
         self.mode, self.size, self.scales = mode, tuple(size), tuple(scales)
         self.align_corners = align_corners
         self.in_spatial = tuple(x.shape[2:])
+        return self.resample(x)
+
+    def resample(self, x):
+        """The resampling this op was made with, applied to ``x`` (of the input's shape): the
+        forward, and, as the op is linear, its Jacobian applied to a change of the input."""
         out_dtype = x.dtype
         if 0 in self.size:                        # area mode allows an empty output
             return np.zeros(x.shape[:2] + self.size, x.dtype)
-        if mode not in ("nearest", "nearest-exact"):
+        if self.mode not in ("nearest", "nearest-exact"):
             x = x.astype(_work_dtype(x.dtype), copy=False)
         for a, taps in enumerate(self._taps(x.dtype)):
             x = _gather(x, 2 + a, taps)

@@ -200,6 +200,18 @@ CASES = [
     ("pad_1d_3d", lambda x, y: F.pad(x, (2, 1), mode="reflect").tanh().sum()
      + F.pad(y, (1, 1, 0, 2, 1, 0), mode="replicate").pow(3).sum(),
      [(2, 3, 4), (1, 2, 3, 3, 4)], None),
+    ("interpolate_nearest_bilinear", lambda x: (F.interpolate(x, size=(5, 7)).sin() ** 2).sum()
+     + F.interpolate(x, size=(3, 6), mode="bilinear", align_corners=True).tanh().sum()
+     + (F.interpolate(x, size=(7, 4), mode="bilinear") ** 3).sum(), [(2, 3, 4, 5)], None),
+    ("interpolate_bicubic_area_aa", lambda x: F.interpolate(x, size=(6, 3), mode="bicubic")
+     .sin().sum() + (F.interpolate(x, size=(3, 2), mode="area") ** 2).sum()
+     + (F.interpolate(x, size=(3, 3), mode="bilinear", antialias=True) ** 3).sum(),
+     [(1, 2, 5, 6)], None),
+    ("interpolate_linear_1d", lambda x: F.interpolate(x, size=9, mode="linear") ** 2,
+     [(2, 3, 4)], None),
+    ("unfold_fold", lambda x, c: F.unfold(x, 2, padding=1, stride=2).sin() ** 2
+     + F.fold(c, (4, 5), 2, padding=1, stride=2).tanh().sum(), [(2, 3, 4, 5), (2, 12, 9)],
+     None),
     ("einsum_contractions", lambda a, b, c: torch.einsum("ij,jk,kl->il", a, b, c).sin().sum()
      + (torch.einsum("ij,kl->il", a, c.t()) ** 2).sum(), [(2, 3), (3, 4), (4, 2)], None),
     ("einsum_batched_broadcast_sum", lambda a, b: torch.einsum("bij,bjk->bik", a, b) ** 2

@@ -85,7 +85,7 @@ def _calls():
         "conv2d_double_backward": lambda: dlbasic.autograd.grad(
             F.conv2d(img, _t(4, 3, 3, 3, seed=4), padding=1).pow(2).sum(), img,
             create_graph=True)[0],
-        # (PoolBackward: a pooling's backward as an op, both directions)
+        # (LinearBackward: a pooling's backward as an op, both directions)
         "pool_double_backward": lambda: dlbasic.autograd.grad(
             dlbasic.autograd.grad(F.max_pool2d(img, 2).pow(2).sum(), img,
                                   create_graph=True)[0].pow(2).sum(), img,
