@@ -31,6 +31,7 @@ from .batchnorm import BatchNorm
 from . import pooling as P
 from .interpolate import Interpolate
 from .fold import Im2Col, Col2Im
+from .numeric import Cumprod
 from ..backend.pooling import window_slices
 
 __all__ = []
@@ -452,6 +453,51 @@ def _unreduce(g, shape, axes, keepdim):
 @rule(R.Sum)
 def _sum(node, g):
     return _unreduce(g, node.shape, node.axes, node.keepdim)
+
+
+# -- products: exact where an element is 0 (no division by x) ---------------------------
+
+def _exclusive_cumprod(x, axis):
+    """prod_{k < j} x_k at each j along ``axis`` (1 at j = 0), recorded."""
+    n = x.shape[axis]
+    ones = TensorBase._make(np.ones(tuple(x.shape[:axis]) + (1,) + tuple(x.shape[axis + 1:]),
+                                    x._data.dtype))
+    if n <= 1:
+        return ones.expand(*x.shape) if n else x
+    head = M.Cat.apply(ones, x.narrow(axis, 0, n - 1), axis=axis)
+    return Cumprod.apply(head, axis=axis)
+
+
+def _prod_of_others(x, axis):
+    """prod_{k != j} x_k at each j along ``axis``: the prefix times the suffix product."""
+    suffix = _exclusive_cumprod(x.flip(axis), axis).flip(axis)
+    return _exclusive_cumprod(x, axis) * suffix
+
+
+@rule(R.Prod)
+def _prod(node, g):
+    x = saved_input(node, 0, node.x)
+    if node.axis is None:
+        flat = x.reshape(-1)
+        return (g.reshape(1) * _prod_of_others(flat, 0)).reshape(*x.shape)
+    if not node.keepdim:
+        g = g.unsqueeze(node.axis)
+    return g * _prod_of_others(x, node.axis)
+
+
+@rule(Cumprod)
+def _cumprod(node, g):
+    # dx_j = (x_1 ... x_{j-1}) S_j with S_j = g_j + x_{j+1} S_{j+1}: the recurrence runs as
+    # one recorded step per position along the axis
+    x, a = saved_input(node, 0, node.x), node.axis
+    n = x.shape[a]
+    if n == 0:
+        return g
+    s = [None] * n
+    s[n - 1] = g.select(a, n - 1)
+    for j in range(n - 2, -1, -1):
+        s[j] = g.select(a, j) + x.select(a, j + 1) * s[j + 1]
+    return _exclusive_cumprod(x, a) * M.Stack.apply(*s, axis=a)
 
 
 @rule(R.Mean)
