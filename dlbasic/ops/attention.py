@@ -48,7 +48,7 @@ class ScaledDotProductAttention(Op):
     """Inputs q, k, v and, when given, the additive mask m.  Parameters: ``scale``,
     ``causal_bias`` ((L, S) array of 0 / -inf, or None), ``drop`` (the dropout mask of shape
     (..., L, S), or None), ``may_mask_rows`` (a mask may hide every key of a row)."""
-    _saved_attrs = ("q", "k", "v", "p", "drop")
+    _saved_attrs = ("q", "k", "v", "p", "drop", "m", "causal_bias")
     _saves = (0, 1, 2)
     _torch_name = "ScaledDotProductFlashAttentionForCpuBackward0"
     flops = staticmethod(_attention_flops)
@@ -99,6 +99,8 @@ class ScaledDotProductAttention(Op):
         for_ranges(block, n, 3 * per_entry)
         self.q, self.k, self.v, self.p, self.drop = qb, kb, vb, p, db
         self.scale, self.has_mask, self.nobatch = scale, bool(mask), not batch
+        # (kept, not copied, for create_graph=True, which recomputes p from the inputs)
+        self.m, self.causal_bias = (mb if mask else None), causal_bias
         return out[0] if not batch else out
 
     def backward(self, g):

@@ -32,6 +32,7 @@ from . import pooling as P
 from .interpolate import Interpolate
 from .fold import Im2Col, Col2Im
 from .numeric import Cumprod
+from .attention import ScaledDotProductAttention
 from ..backend.pooling import window_slices
 
 __all__ = []
@@ -1082,3 +1083,54 @@ def _prelu(node, g):
         else:
             gw = contrib.sum((0,) + tuple(range(2, node.x.ndim))).reshape(node.wshape)
     return gx, gw
+
+
+# -- attention ----------------------------------------------------------------------------
+
+def _input_view(node, i, b):
+    """Input ``i``'s array from ``b``, the op's view of it broadcast over the whole batch: the
+    leading axes it gained dropped, the size-1 axes it was stretched along taken once."""
+    shape = node._in_meta[i][0]
+    b = b[(0,) * (b.ndim - len(shape))]
+    return b[tuple(slice(0, 1) if n == 1 and m != 1 else slice(None)
+                   for n, m in zip(shape, b.shape))]
+
+
+@rule(ScaledDotProductAttention)
+def _sdpa(node, g):
+    # P = softmax(scale q k^T + m), out = (P * drop) v, recomputed from the inputs so that it
+    # is differentiated too; then dv = (P*drop)^T g, dP = (g v^T) * drop,
+    # dS = P * (dP - rowsum(dP * P)), dq = scale dS k, dk = scale dS^T q, dm = dS
+    q, k, v = (saved_input(node, i, _input_view(node, i, a))
+               for i, a in enumerate((node.q, node.k, node.v)))
+    s = q.matmul(k.transpose(-1, -2)) * node.scale
+    if node.has_mask:
+        s = s + saved_input(node, 3, _input_view(node, 3, node.m))
+    if node.causal_bias is not None:
+        s = s + _const(node.causal_bias)
+    p_arr = node.p[0] if node.nobatch else node.p
+    dead = None
+    if node.has_mask:
+        # rows whose every key is masked have p = 0 (not softmax's NaN): keep them out
+        dead = (p_arr.sum(-1, keepdims=True) == 0)
+        if dead.any():
+            s = E.where(_const(np.broadcast_to(dead, p_arr.shape)), _zero(s), s)
+        else:
+            dead = None
+    p = s.softmax(-1)
+    if dead is not None:
+        p = _keep(p, ~np.broadcast_to(dead, p_arr.shape))
+    drop = None if node.drop is None else _const(node.drop[0] if node.nobatch else node.drop)
+    pd = p if drop is None else p * drop
+    need = node.needs_input_grad
+    dv = pd.transpose(-1, -2).matmul(g) if need[2] else None
+    dq = dk = dm = None
+    if need[0] or need[1] or (node.has_mask and need[3]):
+        dp = g.matmul(v.transpose(-1, -2))
+        if drop is not None:
+            dp = dp * drop
+        ds = p * (dp - (dp * p).sum(-1, keepdim=True))
+        dq = ds.matmul(k) * node.scale if need[0] else None
+        dk = ds.transpose(-1, -2).matmul(q) * node.scale if need[1] else None
+        dm = ds if node.has_mask and need[3] else None
+    return (dq, dk, dv, dm) if node.has_mask else (dq, dk, dv)

@@ -219,6 +219,17 @@ CASES = [
      [(3, 4)], ZEROS),
     ("cumprod", lambda a: a.cumprod(1).sin() + a.cumprod(0) ** 2, [(3, 4)], None),
     ("cumprod_with_zeros", lambda a: a.cumprod(1).sin() + a.cumprod(0) ** 2, [(3, 4)], ZEROS),
+    ("sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v).sin(),
+     [(2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 4)], None),
+    ("sdpa_causal_scale_unbatched", lambda q, k, v: F.scaled_dot_product_attention(
+        q, k, v, is_causal=True, scale=0.4) ** 2, [(4, 5), (6, 5), (6, 3)], None),
+    ("sdpa_float_mask_broadcast", lambda q, k, v, m: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=m).tanh(), [(2, 1, 4, 5), (1, 3, 6, 5), (2, 3, 6, 4), (4, 6)],
+     None),
+    ("sdpa_bool_mask_with_a_hidden_row", lambda q, k, v: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch.tensor([[True, False, True], [False, False, False],
+                                         [True, True, False]])) ** 2,
+     [(2, 3, 4), (2, 3, 4), (2, 3, 2)], None),
     ("einsum_contractions", lambda a, b, c: torch.einsum("ij,jk,kl->il", a, b, c).sin().sum()
      + (torch.einsum("ij,kl->il", a, c.t()) ** 2).sum(), [(2, 3), (3, 4), (4, 2)], None),
     ("einsum_batched_broadcast_sum", lambda a, b: torch.einsum("bij,bjk->bik", a, b) ** 2
@@ -292,6 +303,19 @@ def test_dropout_double_backward_uses_the_same_mask():
     h, = dlbasic.autograd.grad(g.sum(), x)
     mask = f(dlbasic.ones(8, dtype=dlbasic.float64)).numpy() ** (1 / 3)   # 0 or 2
     np.testing.assert_allclose(h.numpy(), 6 * mask ** 3 * x.detach().numpy())
+
+
+def test_sdpa_dropout_double_backward_uses_the_forwards_mask():
+    # the same seed before every forward gives the same dropout mask, so finite differences
+    # of the first derivative see the mask the recorded backward used
+    rng = np.random.default_rng(0)
+    q, k, v = (dlbasic.tensor(rng.standard_normal(s), requires_grad=True)
+               for s in ((2, 4, 3), (2, 5, 3), (2, 5, 2)))
+
+    def f(q, k, v):
+        dlbasic.manual_seed(7)
+        return dF.scaled_dot_product_attention(q, k, v, dropout_p=0.3)
+    assert gradgradcheck(f, (q, k, v))
 
 
 def test_third_derivative():
@@ -496,6 +520,31 @@ def test_wgan_gp_penalty_and_parameter_gradients():
     _copy_params(tD, dD)
     for d, t in zip(program(dlbasic, dD, real, fake, eps), program(torch, tD, real, fake, eps)):
         np.testing.assert_allclose(d, t, rtol=1e-4, atol=1e-5)
+
+
+def test_gradient_penalty_through_a_transformer_encoder_layer():
+    # d/dparams of ||d out / d x||^2 through attention, layer norm and the feed-forward block
+    def program(lib, layer, x):
+        x = lib.tensor(x, requires_grad=True)
+        out = layer(x, src_mask=lib.nn.Transformer.generate_square_subsequent_mask(
+            x.shape[1], dtype=lib.float64))
+        g, = lib.autograd.grad((out ** 2).sum(), x, create_graph=True)
+        penalty = (g ** 2).sum()
+        penalty.backward()
+        return [penalty.detach().numpy()] + [p.grad.numpy() for p in layer.parameters()]
+    torch.manual_seed(0)
+    t = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True,
+                                         dtype=torch.float64)
+    d = dlbasic.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True,
+                                           dtype=dlbasic.float64)
+    _copy_params(t, d)
+    x = np.random.default_rng(0).standard_normal((2, 5, 8))
+    # (torch's fused CPU attention kernel has no double backward; its math one does)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel(SDPBackend.MATH):
+        want = program(torch, t, x)
+    for a, b in zip(program(dlbasic, d, x), want):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
 
 
 def test_physics_informed_second_derivative_of_a_tanh_mlp():
