@@ -592,6 +592,18 @@ def _index_put(node, g):
     return gx, gv
 
 
+@rule(M.Scatter)
+def _scatter(node, g):
+    # dx = g with the written places zeroed (reduce="add": g itself), dsrc = g read there
+    gx = gs = None
+    if _needs(node, 0):
+        gx = g if node.reduce == "add" else M.IndexPut.apply(g, _zero(g), key=node.key,
+                                                             accumulate=False)
+    if _needs(node, 1):
+        gs = M.GetItem.apply(g, key=node.key, advanced=True)
+    return gx, gs
+
+
 # -- losses -------------------------------------------------------------------------------
 
 def _per_sample(node, g, m):

@@ -991,7 +991,8 @@ def take_along_dim(input, indices, dim=None):
 
 class Scatter(Op):
     """y = x with y[index] = src along an axis (or += src, *= src); dx = g with zeros where
-    written (add: g), dsrc = g read at the written places."""
+    written (add: g), dsrc = g read at the written places.  reduce="multiply" has no
+    gradient, as in torch (which has none for any reduce)."""
     _saves = ()
     _saved_attrs = ("key",)
     flops = _flops.no_cost
@@ -1008,6 +1009,8 @@ class Scatter(Op):
         return out
 
     def backward(self, g):
+        if self.reduce == "multiply":
+            raise RuntimeError("derivative for aten::scatter is not implemented")
         nx, ns = self.needs_input_grad
         gx = gs = None
         if nx:

@@ -1787,8 +1787,8 @@ def test_unsupported_features_raise_clear_errors():
     with pytest.raises(RuntimeError, match="in-place operations on a view"):
         b[0].mul_(3)                       # torch supports this; dlbasic refuses, loudly
     x = torch.ones(2, 3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="double backward through ProdBackward1"):
-        torch.autograd.grad(x.prod(1).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward through LgammaBackward0"):
+        torch.autograd.grad(x.lgamma().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="CUDA"):
         torch.nn.Linear(2, 2).cuda()
     with pytest.raises(RuntimeError, match="CUDA"):

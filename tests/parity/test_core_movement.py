@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.parity.harness import check, check_raises
+import dlbasic
+from tests.parity.harness import assert_same_error, check, check_raises
 
 MOVEMENT = {
     "reshape": lambda x: x.reshape(4, 6),
@@ -108,6 +109,16 @@ def test_scatter_add_reads_leading_block_of_larger_src():
           grad=False)
     check(lambda x, s: torch.cat([x, s, x]), inputs=[np.ones((2, 2), np.float32),
                                                      np.zeros((0,), np.float32)])
+
+
+@pytest.mark.filterwarnings("ignore:The reduce argument of torch.scatter")
+def test_scatter_multiply_has_no_gradient_as_in_torch():
+    def run(lib):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        s = lib.tensor([5.0, 7.0], requires_grad=True)
+        y = lib.scatter(x, 0, lib.tensor([0, 2]), s, reduce="multiply")
+        return lambda: y.sum().backward()
+    assert_same_error(run(torch), run(dlbasic))
 
 
 def test_stack_of_same_tensor_accumulates():

@@ -230,6 +230,10 @@ CASES = [
         q, k, v, attn_mask=torch.tensor([[True, False, True], [False, False, False],
                                          [True, True, False]])) ** 2,
      [(2, 3, 4), (2, 3, 4), (2, 3, 2)], None),
+    ("scatter_and_scatter_add", lambda x, s: x.scatter(
+        1, torch.tensor([[0, 2], [3, 1], [2, 0]]), s).sin() ** 2
+     + x.scatter_add(1, torch.tensor([[0, 2], [3, 3], [1, 0]]), s * s) ** 2, [(3, 4), (3, 2)],
+     None),
     ("einsum_contractions", lambda a, b, c: torch.einsum("ij,jk,kl->il", a, b, c).sin().sum()
      + (torch.einsum("ij,kl->il", a, c.t()) ** 2).sum(), [(2, 3), (3, 4), (4, 2)], None),
     ("einsum_batched_broadcast_sum", lambda a, b: torch.einsum("bij,bjk->bik", a, b) ** 2
