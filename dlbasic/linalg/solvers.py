@@ -13,6 +13,7 @@ import numpy as np
 from .._tensor_base import TensorBase
 from ..ops import _flops
 from ..autograd.function import Op, MultiOutputOp
+from ..autograd.graph_engine import differentiable_backward, saved_input, saved_output
 from ..ops._util import quiet, broadcast_error
 from ..ops.movement import unsqueeze, squeeze, transpose
 from ..ops.matmul import matmul
@@ -514,3 +515,58 @@ def matrix_power(A, n):
         if not n:
             return result
         base = matmul(base, base)
+
+
+# -- create_graph=True: the gradients above written with differentiable ops ------------------
+
+def _t(x):
+    return transpose(x, -1, -2)
+
+
+@differentiable_backward(Inv)
+def _inv_backward(node, g):
+    yt = _t(saved_output(node, node.y))
+    return -matmul(matmul(yt, g), yt)
+
+
+@differentiable_backward(InvEx)
+def _inv_ex_backward(node, g, g_info):
+    if g is None:
+        return None
+    yt = _t(saved_output(node, node.y, 0))
+    return -matmul(matmul(yt, g), yt)
+
+
+@differentiable_backward(Solve)
+def _solve_backward(node, g):
+    a = saved_input(node, 0, node.a)
+    gb = Solve.apply(_t(a), g)
+    ga = -matmul(gb, _t(saved_output(node, node.x))) if node.needs_input_grad[0] else None
+    return ga, (gb if node.needs_input_grad[1] else None)
+
+
+def _invertible_for_double_backward(node, a):
+    if a.shape[-1] and np.any(np.linalg.matrix_rank(a) < a.shape[-1]):
+        raise RuntimeError(f"double backward through {node.name()} of a singular matrix is not "
+                           "supported by dlbasic yet")
+
+
+@differentiable_backward(Det)
+def _det_backward(node, g):
+    # d det/dA = det(A) A^{-T} for an invertible A
+    _invertible_for_double_backward(node, node.a)
+    a = saved_input(node, 0, node.a)
+    if node.a.shape[-1] == 0:
+        return a * 0
+    d = Det.apply(a)
+    return unsqueeze(unsqueeze(mul(g, d), -1), -1) * _t(Inv.apply(a))
+
+
+@differentiable_backward(Slogdet)
+def _slogdet_backward(node, g_sign, g_log):
+    # d log|det A| / dA = A^{-T}; the sign has no gradient
+    if g_log is None:
+        return None
+    _invertible_for_double_backward(node, node.a)
+    a = saved_input(node, 0, node.a)
+    return unsqueeze(unsqueeze(g_log, -1), -1) * _t(Inv.apply(a))

@@ -234,6 +234,12 @@ CASES = [
         1, torch.tensor([[0, 2], [3, 1], [2, 0]]), s).sin() ** 2
      + x.scatter_add(1, torch.tensor([[0, 2], [3, 3], [1, 0]]), s * s) ** 2, [(3, 4), (3, 2)],
      None),
+    ("linalg_inv_solve", lambda a, b: torch.linalg.inv(
+        a + 3 * torch.eye(3, dtype=a.dtype)).sin().sum()
+     + (torch.linalg.solve(a + 3 * torch.eye(3, dtype=a.dtype), b) ** 2).sum(),
+     [(2, 3, 3), (2, 3, 2)], None),
+    ("linalg_det_slogdet", lambda a: torch.linalg.det(a + 2 * torch.eye(3, dtype=a.dtype)) ** 2
+     + torch.linalg.slogdet(a - 2 * torch.eye(3, dtype=a.dtype))[1] * 3, [(2, 3, 3)], None),
     ("einsum_contractions", lambda a, b, c: torch.einsum("ij,jk,kl->il", a, b, c).sin().sum()
      + (torch.einsum("ij,kl->il", a, c.t()) ** 2).sum(), [(2, 3), (3, 4), (4, 2)], None),
     ("einsum_batched_broadcast_sum", lambda a, b: torch.einsum("bij,bjk->bik", a, b) ** 2
@@ -458,6 +464,15 @@ def test_einsum_with_a_repeated_label_refuses_double_backward():
     with pytest.raises(RuntimeError, match="double backward through EinsumBackward0 with a "
                                            "repeated label \\('ii'\\) is not supported"):
         dlbasic.autograd.grad(y, x, create_graph=True)
+
+
+def test_det_of_a_singular_matrix_refuses_double_backward():
+    a = dlbasic.tensor([[1.0, 2.0], [2.0, 4.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match="double backward through LinalgDetBackward0 of a "
+                                           "singular matrix is not supported"):
+        dlbasic.autograd.grad(dlbasic.linalg.det(a), a, create_graph=True)
+    g, = dlbasic.autograd.grad(dlbasic.linalg.det(a), a)     # the first order still works
+    np.testing.assert_allclose(g.numpy(), [[4.0, -2.0], [-2.0, 1.0]], atol=1e-6)
 
 
 def test_complex_double_backward_refuses():
