@@ -697,15 +697,27 @@ def _conv_weight_grad(x, g, wshape, stride, padding, dilation, groups):
                                 dilation=dilation, groups=groups)
 
 
+def _grad_4d(node, g, nd):
+    """The upstream gradient of a convolution as a batched 2-D one's: (N, C, H, W), with a
+    batch axis for unbatched input and a unit H for 1-D."""
+    g4 = g.unsqueeze(0) if node.unbatched else g
+    return g4.unsqueeze(2) if nd == 1 else g4
+
+
+def _with_bias_grad(node, g4, dx, dw):
+    """(dx, dw), and db = g summed over the batch and the positions when the op has a bias."""
+    if len(node.needs_input_grad) > 2:
+        return dx, dw, (g4.sum((0, 2, 3)) if node.needs_input_grad[2] else None)
+    return dx, dw
+
+
 @rule(Convolution)
 def _convolution(node, g):
     nd, xshape, wshape, stride, padding, dilation, groups = node.geom
     need = node.needs_input_grad
     in_x, in_w = node._in_meta[0][0], node._in_meta[1][0]
-    g4 = g.unsqueeze(0) if node.unbatched else g
-    if nd == 1:
-        g4 = g4.unsqueeze(2)
-    dx = dw = db = None
+    g4 = _grad_4d(node, g, nd)
+    dx = dw = None
     if need[0]:
         w4 = saved_input(node, 1, node.w.reshape(in_w))
         w4 = w4.unsqueeze(2) if nd == 1 else w4
@@ -718,11 +730,7 @@ def _convolution(node, g):
                                      .transpose(0, 3, 1, 2))
         x4 = saved_input(node, 0, x_arr.reshape(in_x)).reshape(xshape)
         dw = _conv_weight_grad(x4, g4, wshape, stride, padding, dilation, groups).reshape(in_w)
-    if len(need) > 2:
-        if need[2]:
-            db = g4.sum((0, 2, 3))
-        return dx, dw, db
-    return dx, dw
+    return _with_bias_grad(node, g4, dx, dw)
 
 
 @rule(ConvWeightGrad)
@@ -741,14 +749,12 @@ def _conv_transpose(node, g):
     nd, stride, padding, dilation, groups, wshape, full, out_spatial = node.geom
     need = node.needs_input_grad
     in_x, in_w = node._in_meta[0][0], node._in_meta[1][0]
-    g4 = g.unsqueeze(0) if node.unbatched else g
-    if nd == 1:
-        g4 = g4.unsqueeze(2)
+    g4 = _grad_4d(node, g, nd)
     y_win, f_win = ConvTranspose._windows(padding, out_spatial, full)
     zeros = TensorBase._make(np.zeros(tuple(g4.shape[:2]) + tuple(full), g._data.dtype))
     g_full = M.IndexPut.apply(zeros, g4[y_win], key=f_win, accumulate=False)
     no_pad = ((0, 0), (0, 0))
-    dx = dw = db = None
+    dx = dw = None
     if need[0]:
         w4 = saved_input(node, 1, node.w.reshape(in_w)).reshape(wshape)
         dx = _conv(g_full, w4, stride, no_pad, dilation, groups).reshape(in_x)
@@ -756,11 +762,7 @@ def _conv_transpose(node, g):
         x4 = saved_input(node, 0, node.x.reshape(in_x)).reshape(node.x.shape)
         dw = _conv_weight_grad(g_full, x4, wshape, stride, no_pad, dilation, groups)
         dw = dw.reshape(in_w)
-    if len(need) > 2:
-        if need[2]:
-            db = g4.sum((0, 2, 3))
-        return dx, dw, db
-    return dx, dw
+    return _with_bias_grad(node, g4, dx, dw)
 
 
 # -- normalisation ------------------------------------------------------------------------
@@ -805,7 +807,7 @@ def _batch_norm(node, g):
     g3 = g.reshape(shape[0], shape[1], -1)
     c = shape[1]
     w = saved_input(node, 1, node.w).reshape(1, c, 1)
-    dx = dw = db = None
+    dx = dw = None
     if nb:
         db = g3.sum((0, 2))
     if node.training and (nx or nw):
