@@ -12,6 +12,14 @@ channel c over the m = N*L values of the batch):
     batch_norm_grad_sums:  sum g,  sum g * (x - mean_c)
     batch_norm_grad_input: dx = g * s_c - (x - mean_c) * k_c - k0_c     (x = None: dx = g * s_c)
 
+BatchNorm followed by ReLU, y = max(0, x * a_c + b_c), as one op: its backward is BatchNorm's on
+the masked gradient g' = g where y > 0 (or y is NaN), else 0 -- the same sums and dx with g'
+in place of g, so the ReLU needs no pass of its own:
+
+    batch_norm_apply_relu:      y = max(0, x * a_c + b_c)
+    batch_norm_relu_grad_sums:  sum g',  sum g' * (x - mean_c)
+    batch_norm_relu_grad_input: dx = g' * s_c - (x - mean_c) * k_c - k0_c
+
 ReLU, on flat contiguous arrays:
 
     relu_forward:   y = max(x, 0)                  (NaN stays NaN)
@@ -44,7 +52,8 @@ from .updates import sgd_update, adam_update
 from .ctc import ctc_forward, ctc_backward
 
 __all__ = ["batch_norm_stats", "batch_norm_apply", "batch_norm_grad_sums",
-           "batch_norm_grad_input", "relu_forward", "relu_backward",
+           "batch_norm_grad_input", "batch_norm_apply_relu", "batch_norm_relu_grad_sums",
+           "batch_norm_relu_grad_input", "relu_forward", "relu_backward",
            "conv2d_forward", "conv2d_backward_weight", "conv2d_backward_input",
            "max_pool2d_forward", "max_pool2d_backward", "sgd_update", "adam_update",
            "ctc_forward", "ctc_backward"]
@@ -145,3 +154,29 @@ def relu_backward(yf, gf):
             d[...] = np.where(keep, gf[s], 0)
     for_blocks(block, gf.size, gf.itemsize)
     return dx
+
+
+# -- BatchNorm + ReLU: the compiled table fuses these; here they are the two steps in turn ----
+
+def batch_norm_apply_relu(x3, a, b):
+    """y = max(0, x * a_c + b_c) over x3 (N, C, L)."""
+    y = batch_norm_apply(x3, a, b)
+    for_blocks(lambda s: np.maximum(y[s], 0, out=y[s]), y.shape[0], y[0].nbytes)
+    return y
+
+
+def _masked(g3, y3):
+    """g where y > 0 or y is NaN, else 0 (ReLU's backward)."""
+    return relu_backward(y3.reshape(-1), g3.reshape(-1)).reshape(g3.shape)
+
+
+def batch_norm_relu_grad_sums(g3, y3, x3, mean):
+    """batch_norm_grad_sums of the ReLU-masked gradient (y3: the op's output)."""
+    return batch_norm_grad_sums(_masked(g3, y3), x3, mean)
+
+
+def batch_norm_relu_grad_input(g3, y3, x3, mean, s, k, k0):
+    """batch_norm_grad_input of the ReLU-masked gradient (the mask is made again here: this
+    table keeps each kernel one readable step; the compiled one applies it on the fly)."""
+    return batch_norm_grad_input(_masked(g3, y3), x3, mean, s, k, k0)
+

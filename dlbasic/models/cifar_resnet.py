@@ -10,12 +10,16 @@ Where a stage halves the map and doubles the channels the shortcut must change s
   channels (the paper's CIFAR choice; resnet20 has 269,722 parameters for 10 classes);
 * option ``'B'``: 1x1 convolution with stride 2 + BatchNorm (272,474 parameters).
 
+``relu(bn(conv(x)))`` is written ``batch_norm_relu(bn, relu, conv(x))``: the same numbers as the
+two calls, computed as one op (see ``nn.modules.batchnorm.batch_norm_relu``).
+
 ``plain20`` ... ``plain110`` are the same stacks without any shortcut.  The notes' point that
 deep plain nets *degrade* (higher training error with more layers) while residual nets do not
 is reproduced by training ``plain56`` against ``resnet56``.
 """
 from .. import nn
 from ..nn import functional as F
+from ..nn.modules.batchnorm import batch_norm_relu
 
 __all__ = ["CifarBasicBlock", "CifarResNet", "make_cifar_resnet", "resnet8", "resnet20", "resnet32",
            "resnet44", "resnet56", "resnet110", "plain8", "plain20", "plain32", "plain44",
@@ -66,7 +70,7 @@ class CifarBasicBlock(nn.Module):
             raise ValueError(f"shortcut must be 'A', 'B' or None, got {shortcut!r}")
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = batch_norm_relu(self.bn1, self.relu, self.conv1(x))
         out = self.bn2(self.conv2(out))
         if self.shortcut is not None:
             out = out + self.shortcut(x)
@@ -109,7 +113,7 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = batch_norm_relu(self.bn1, self.relu, self.conv1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
         x = self.avgpool(x).flatten(1)
         return self.fc(x)

@@ -10,11 +10,14 @@ gradient reaches early layers undiminished and very deep nets train (He et al., 
 * A shortcut that changes shape is a 1x1 convolution with stride + BatchNorm ("option B/C").
 
 ReLUs are out of place (torchvision uses ``inplace=True``; with NumPy arrays it saves nothing
-and keeps every saved activation valid for backward).  The ``state_dict`` keys equal torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``,
+and keeps every saved activation valid for backward); ``self.relu(self.bn1(x))`` is written
+``batch_norm_relu(self.bn1, self.relu, x)``, the same numbers from one op
+(``nn.modules.batchnorm.batch_norm_relu``).  The ``state_dict`` keys equal torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layer2.0.downsample.0`` ..., ``fc``), so weights exported from torchvision load with
 ``strict=True``.  Parameter counts equal torchvision's (resnet50: 25,557,032).
 """
 from .. import nn
+from ..nn.modules.batchnorm import batch_norm_relu
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50",
            "resnet101", "resnet152", "wide_resnet50_2", "wide_resnet101_2",
@@ -55,7 +58,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = batch_norm_relu(self.bn1, self.relu, self.conv1(x))
         out = self.bn2(self.conv2(out))
         if self.downsample is not None:
             identity = self.downsample(x)
@@ -89,8 +92,8 @@ class Bottleneck(nn.Module):
 
     def forward(self, x):
         identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = batch_norm_relu(self.bn1, self.relu, self.conv1(x))
+        out = batch_norm_relu(self.bn2, self.relu, self.conv2(out))
         out = self.bn3(self.conv3(out))
         if self.downsample is not None:
             identity = self.downsample(x)
@@ -168,7 +171,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(batch_norm_relu(self.bn1, self.relu, self.conv1(x)))
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)

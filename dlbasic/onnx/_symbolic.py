@@ -93,6 +93,11 @@ def _batch_norm(g, call):
     return g.node("BatchNormalization", call.inputs[:3] + [mean, var], epsilon=float(p["eps"]))
 
 
+@_register(BN.BatchNormReLU)
+def _batch_norm_relu(g, call):
+    return g.node("Relu", [_batch_norm(g, call)])
+
+
 @_register(N.NativeLayerNorm)
 def _layer_norm(g, call):
     p = call.params

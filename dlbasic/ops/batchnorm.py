@@ -65,7 +65,7 @@ class BatchNorm(Op):
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
         rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
         a = w * rstd
-        y = kernels.batch_norm_apply(x3, a, (b - mean * a).astype(x.dtype))
+        y = self._apply(x3, a, (b - mean * a).astype(x.dtype))
         self.training, self.eps = training, eps   # (eps: the differentiable backward's rstd)
         self.mean, self.rstd, self.w = mean, rstd, w
         nx, nw = self.needs_input_grad[:2]
@@ -81,7 +81,7 @@ class BatchNorm(Op):
         stats = nw or (nx and self.training)
         db = dw = None
         if nb or stats:
-            db, dot = kernels.batch_norm_grad_sums(g3, self.x3 if stats else None, mean)
+            db, dot = self._grad_sums(g3, self.x3 if stats else None, mean)
             if stats:
                 dw = dot * rstd                            # sum g * xhat
         dx = None
@@ -90,9 +90,50 @@ class BatchNorm(Op):
             if self.training:
                 # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - mean) * rstd
                 m = N * L
-                dx = kernels.batch_norm_grad_input(g3, self.x3, mean, scale,
-                                                   scale * rstd * dw / m, scale * db / m)
+                dx = self._grad_input(g3, self.x3, mean, scale, scale * rstd * dw / m,
+                                      scale * db / m)
             else:
-                dx = kernels.batch_norm_grad_input(g3, None, None, scale, None, None)
+                dx = self._grad_input(g3, None, None, scale, None, None)
             dx = dx.reshape(shape)
         return dx, (dw if nw else None), (db if nb else None)
+
+    # the passes over the data, by kernel (BatchNormReLU swaps in its masked ones)
+    def _apply(self, x3, a, c):
+        return kernels.batch_norm_apply(x3, a, c)
+
+    def _grad_sums(self, g3, x3, mean):
+        return kernels.batch_norm_grad_sums(g3, x3, mean)
+
+    def _grad_input(self, g3, x3, mean, s, k, k0):
+        return kernels.batch_norm_grad_input(g3, x3, mean, s, k, k0)
+
+
+class BatchNormReLU(BatchNorm):
+    """y = max(0, BatchNorm(x)): the two ops of ``relu(bn(x))`` as one.
+
+    The ReLU costs no pass of its own.  Forward writes max(0, x * a + c) where BatchNorm writes
+    x * a + c.  Backward is BatchNorm's with the upstream gradient masked by ReLU's local
+    gradient, g' = g * [y > 0] (y the saved output; NaN keeps its gradient, as torch): the same
+    sums and the same dx formula with g' for g, the mask applied as each kernel reads g.
+    """
+    _torch_name = "ReluBackward0"          # the output is the ReLU's, as in torch's graph
+    _saved_attrs = BatchNorm._saved_attrs + ("y3",)
+
+    @staticmethod
+    def flops(call):
+        """BatchNorm's count plus the ReLU's 1 per element (and 1 per element backward)."""
+        bn, n = BatchNorm.flops(call), call.in_numel
+        relu_backward = n if _flops.n_grads(call, (0, 1, 2)) else 0
+        return _flops.cost(elementwise=bn["elementwise"] + n,
+                           backward_elementwise=bn["backward_elementwise"] + relu_backward)
+
+    def _apply(self, x3, a, c):
+        self.y3 = kernels.batch_norm_apply_relu(x3, a, c)
+        return self.y3
+
+    def _grad_sums(self, g3, x3, mean):
+        return kernels.batch_norm_relu_grad_sums(g3, self.y3, x3, mean)
+
+    def _grad_input(self, g3, x3, mean, s, k, k0):
+        return kernels.batch_norm_relu_grad_input(g3, self.y3, x3, mean, s, k, k0)
+

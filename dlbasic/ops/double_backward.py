@@ -27,7 +27,7 @@ from .matmul import MatMul, Mm, Bmm, _MatVec, Einsum   # (ops.matmul is also a f
 from . import linear as L, loss as LS, dropout as D, embedding as EM, _flops
 from .conv import Convolution, ConvTranspose
 from .normalization import NativeLayerNorm
-from .batchnorm import BatchNorm
+from .batchnorm import BatchNorm, BatchNormReLU
 from . import pooling as P
 from .interpolate import Interpolate
 from .fold import Im2Col, Col2Im
@@ -807,7 +807,7 @@ def _batch_norm(node, g):
     g3 = g.reshape(shape[0], shape[1], -1)
     c = shape[1]
     w = saved_input(node, 1, node.w).reshape(1, c, 1)
-    dx = dw = None
+    dx = dw = db = None
     if nb:
         db = g3.sum((0, 2))
     if node.training and (nx or nw):
@@ -830,6 +830,12 @@ def _batch_norm(node, g):
         if nx:
             dx = (g3 * (w * rstd)).reshape(shape)
     return dx, dw, db
+
+
+@rule(BatchNormReLU)
+def _batch_norm_relu(node, g):
+    # ReLU's rule, then BatchNorm's: the mask is a constant (ReLU's second derivative is 0)
+    return _batch_norm(node, _keep(g, ~(node.y3.reshape(g.shape) <= 0)))
 
 
 # -- pooling ------------------------------------------------------------------------------

@@ -40,11 +40,20 @@ def _close(a, b, dtype):
 def test_batch_norm_kernels_compiled_equal_reference(shape, dtype):
     x, g, (a, b, k, k0) = _arrays(shape, dtype)
     mean = x.mean(axis=(0, 2)).astype(dtype)
+    # a ReLU output: zeros (exact, and -0.0), NaN (which keeps its gradient) and positives
+    y = np.maximum(x, 0)
+    y.reshape(-1)[::7] = -0.0
+    y.reshape(-1)[3::11] = np.nan
     for name, args in [("batch_norm_stats", (x,)), ("batch_norm_apply", (x, a, b)),
                        ("batch_norm_grad_sums", (g, x, mean)),
                        ("batch_norm_grad_sums", (g, None, mean)),
                        ("batch_norm_grad_input", (g, x, mean, a, k, k0)),
-                       ("batch_norm_grad_input", (g, None, None, a, None, None))]:
+                       ("batch_norm_grad_input", (g, None, None, a, None, None)),
+                       ("batch_norm_apply_relu", (x, a, b)),
+                       ("batch_norm_relu_grad_sums", (g, y, x, mean)),
+                       ("batch_norm_relu_grad_sums", (g, y, None, mean)),
+                       ("batch_norm_relu_grad_input", (g, y, x, mean, a, k, k0)),
+                       ("batch_norm_relu_grad_input", (g, y, None, None, a, None, None))]:
         want = getattr(reference, name)(*args)
         got = getattr(compiled, name)(*args)
         if isinstance(want, tuple):

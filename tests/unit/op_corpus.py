@@ -77,6 +77,8 @@ def _calls():
         # layers
         "batch_norm": lambda: F.batch_norm(img, None, None, _t(3), _t(3, seed=2),
                                            training=True),
+        "batch_norm_relu": lambda: dlbasic.nn.functional.batchnorm.batch_norm_relu(
+            img, None, None, _t(3), _t(3, seed=2), training=True),
         "conv2d": lambda: F.conv2d(img, _t(4, 3, 3, 3), _t(4), padding=1),
         "conv1d": lambda: F.conv1d(seq, _t(5, 3, 3)),
         "conv_transpose2d": lambda: F.conv_transpose2d(img, _t(3, 2, 3, 3), _t(2), stride=2,

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ..._tensor_base import size_str as _size_str
-from ...ops.batchnorm import BatchNorm
+from ...ops.batchnorm import BatchNorm, BatchNormReLU
 
 __all__ = ["batch_norm", "instance_norm"]
 
@@ -24,6 +24,20 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     given, are updated in place with ``momentum`` (running_var with the unbiased variance).
     ``training=False``: running statistics, which must then be given.
     """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5):
+    """``relu(batch_norm(input, ...))`` as one op (``ops.batchnorm.BatchNormReLU``): the same
+    values and gradients, without the ReLU's own passes over the activation.  dlbasic's own
+    (torch has no such function); the models call it through ``nn.modules.batchnorm``."""
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       op=BatchNormReLU)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                op=BatchNorm):
     if not isinstance(input, Tensor):
         raise TypeError(f"batch_norm(): argument 'input' (position 1) must be Tensor, not "
                         f"{type(input).__name__}")
@@ -54,7 +68,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         bias = _constant(0, C, input)
     rm = running_mean._data if running_mean is not None else None
     rv = running_var._data if running_var is not None else None
-    out = BatchNorm.apply(input, weight, bias, training=bool(training), eps=float(eps),
+    out = op.apply(input, weight, bias, training=bool(training), eps=float(eps),
                           running_mean=rm, running_var=rv,
                           momentum=float(momentum))
     if training:

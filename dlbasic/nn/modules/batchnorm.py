@@ -11,10 +11,30 @@ from ..._dtype import int64 as _int64
 from ...autograd.grad_mode import no_grad
 from .. import init
 from .. import functional as F
+from ..functional.batchnorm import batch_norm_relu as _batch_norm_relu
 from ..parameter import Parameter
+from .activation import ReLU
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
+
+
+def batch_norm_relu(bn, relu, input):
+    """``relu(bn(input))`` for the modules ``bn`` and ``relu``, as one op when that is exactly
+    what the two calls would do.
+
+    That is: ``bn`` is a BatchNorm module whose forward is _BatchNorm's (not SyncBatchNorm or
+    another override), ``relu`` an ``nn.ReLU``, and neither has forward hooks.  Then the
+    values, gradients and running statistics are those of the two calls, and the ReLU needs no
+    pass of its own over the activation (``ops.batchnorm.BatchNormReLU``).  Otherwise the two
+    modules are simply called.  dlbasic's models use it where torch's write
+    ``self.relu(self.bn1(x))``.
+    """
+    if (isinstance(bn, _BatchNorm) and type(bn).forward is _BatchNorm.forward
+            and type(relu) is ReLU and not (bn._forward_hooks or bn._forward_pre_hooks
+                                            or relu._forward_hooks or relu._forward_pre_hooks)):
+        return bn._normalize(input, _batch_norm_relu)
+    return relu(bn(input))
 
 
 class _BatchNorm(Module):
@@ -71,6 +91,10 @@ class _BatchNorm(Module):
                 f"track_running_stats={self.track_running_stats}")
 
     def forward(self, input):
+        return self._normalize(input, F.batch_norm)
+
+    def _normalize(self, input, batch_norm):
+        """forward's bookkeeping (running-stat factor, batches counted), then ``batch_norm``."""
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -81,9 +105,9 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or (self.running_mean is None
                                             and self.running_var is None)
         keep = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if keep else None,
-                            self.running_var if keep else None, self.weight, self.bias,
-                            use_batch_stats, factor, self.eps)
+        return batch_norm(input, self.running_mean if keep else None,
+                          self.running_var if keep else None, self.weight, self.bias,
+                          use_batch_stats, factor, self.eps)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
