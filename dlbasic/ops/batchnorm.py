@@ -118,6 +118,7 @@ class BatchNormReLU(BatchNorm):
     """
     _torch_name = "ReluBackward0"          # the output is the ReLU's, as in torch's graph
     _saved_attrs = BatchNorm._saved_attrs + ("y3",)
+    _saves_output = True                   # the mask is read from y: changing y in place is refused
 
     @staticmethod
     def flops(call):

@@ -97,6 +97,25 @@ def test_fused_op_is_recorded_as_relu_and_counts_both_ops_flops():
     assert a == b and a["flops"] > 0
 
 
+def test_changing_the_output_in_place_before_backward_raises_like_torch():
+    # the backward reads the ReLU mask from the output, as torch's ReluBackward0 does
+    errors = []
+    for lib in (dlbasic, torch):
+        x = lib.randn(4, 3, 5, 5, requires_grad=True)
+        if lib is dlbasic:
+            y = batch_norm_relu(nn.BatchNorm2d(3), nn.ReLU(), x)
+        else:
+            y = torch.relu(torch.nn.BatchNorm2d(3)(x))
+        y.mul_(2)
+        with pytest.raises(RuntimeError) as e:
+            y.sum().backward()
+        errors.append(str(e.value))
+    for msg in errors:
+        assert "modified by an inplace operation" in msg
+        assert "[4, 3, 5, 5]" in msg and "is at version 1; expected version 0" in msg
+    assert "ReluBackward0" in errors[0]
+
+
 class _MyBN(nn.BatchNorm2d):
     def forward(self, input):
         return super().forward(input) * 2

@@ -69,8 +69,7 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     rm = running_mean._data if running_mean is not None else None
     rv = running_var._data if running_var is not None else None
     out = op.apply(input, weight, bias, training=bool(training), eps=float(eps),
-                          running_mean=rm, running_var=rv,
-                          momentum=float(momentum))
+                   running_mean=rm, running_var=rv, momentum=float(momentum))
     if training:
         # the buffers were changed in place: bump their version counters, as torch does
         for t in (running_mean, running_var):
