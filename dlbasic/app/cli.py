@@ -135,7 +135,7 @@ def build_parser():
     e.add_argument("--out", default=None, metavar="PNG",
                    help="confusion-matrix image (default: confusion.png beside the checkpoint)")
     e.add_argument("--limit-test", type=_positive_int, default=None, metavar="N")
-    e.add_argument("--batch-size", type=_positive_int, default=1000)
+    e.add_argument("--batch-size", type=_positive_int, default=128)
 
     f = sub.add_parser("flops", help="count a model's FLOPs, MACs and parameters",
                        description="Count the forward FLOPs of a model for one input shape.")

@@ -54,7 +54,7 @@ DEFAULTS = dict(
     model="cnn", dataset="fashion-mnist", data_dir=None, epochs=10, batch_size=128,
     optimizer="sgd", lr=None, momentum=0.9, nesterov=False, weight_decay=None,
     schedule="cosine", augment=False, seed=0, workers=0, out=None, resume=False,
-    limit_train=None, limit_test=None, eval_batch_size=1000, label_smoothing=0.0,
+    limit_train=None, limit_test=None, eval_batch_size=128, label_smoothing=0.0,
     model_kwargs=None,
 )
 
@@ -232,8 +232,12 @@ def format_count(n, unit=""):
 # --------------------------------------------------------------------------------------------
 # evaluation
 
-def evaluate(model, x, y, batch_size=1000):
-    """Mean cross-entropy, accuracy and predictions of ``model`` on arrays ``x``, ``y``."""
+def evaluate(model, x, y, batch_size=128):
+    """Mean cross-entropy, accuracy and predictions of ``model`` on arrays ``x``, ``y``.
+
+    Batches of 128 keep a narrow network's activations in cache: resnet20 evaluates 5,000
+    images in 8.9 s on one thread at 128 against 10.7 s at 1,000 (medians of 3, interleaved).
+    """
     import dlbasic.nn.functional as F
     was_training = model.training
     model.eval()
