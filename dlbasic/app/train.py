@@ -50,11 +50,14 @@ FASHION_MNIST_STD = 0.3530
 
 CHECKPOINT_FORMAT = "dlbasic-train-v1"
 
+# batches of 128 keep a narrow network's activations in cache (see evaluate)
+EVAL_BATCH_SIZE = 128
+
 DEFAULTS = dict(
     model="cnn", dataset="fashion-mnist", data_dir=None, epochs=10, batch_size=128,
     optimizer="sgd", lr=None, momentum=0.9, nesterov=False, weight_decay=None,
     schedule="cosine", augment=False, seed=0, workers=0, out=None, resume=False,
-    limit_train=None, limit_test=None, eval_batch_size=128, label_smoothing=0.0,
+    limit_train=None, limit_test=None, eval_batch_size=EVAL_BATCH_SIZE, label_smoothing=0.0,
     model_kwargs=None,
 )
 
@@ -232,7 +235,7 @@ def format_count(n, unit=""):
 # --------------------------------------------------------------------------------------------
 # evaluation
 
-def evaluate(model, x, y, batch_size=128):
+def evaluate(model, x, y, batch_size=EVAL_BATCH_SIZE):
     """Mean cross-entropy, accuracy and predictions of ``model`` on arrays ``x``, ``y``.
 
     Batches of 128 keep a narrow network's activations in cache: resnet20 evaluates 5,000
